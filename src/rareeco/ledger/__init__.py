@@ -1,0 +1,1 @@
+"""The ledger: organisations, sites, lines, products, meters, activity records, batches, results."""

@@ -1,0 +1,215 @@
+"""The ledger schema (SQLAlchemy 2).  Every table carries ``org_id``: an organisation is a tenant.
+
+Column names carry units where they hold quantities (DESIGN.md style 2); activity
+amounts are stored in the catalogue's canonical unit, named in ``unit``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String,
+                        Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    province: Mapped[str] = mapped_column(String(8))          # ISO 3166-2, e.g. CN-NM
+    grid_region: Mapped[str] = mapped_column(String(32))      # e.g. CN-NORTH
+
+
+class Line(Base):
+    __tablename__ = "lines"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    capacity_t_reo_per_yr: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))             # lower-kebab-case, e.g. prnd-oxide
+    name: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200), default="")
+    unit: Mapped[str] = mapped_column(String(16), default="t")
+
+
+class Meter(Base):
+    __tablename__ = "meters"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id"), nullable=True)
+    code: Mapped[str] = mapped_column(String(64))
+    carrier: Mapped[str] = mapped_column(String(64))          # an activity id, e.g. electricity.grid
+    unit: Mapped[str] = mapped_column(String(16))
+
+
+class ImportBatch(Base):
+    __tablename__ = "import_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    file_name: Mapped[str] = mapped_column(String(400))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    imported_by: Mapped[str] = mapped_column(String(200))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rows_total: Mapped[int] = mapped_column(Integer)
+    rows_stored: Mapped[int] = mapped_column(Integer)
+    rows_quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="active")   # active | superseded
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+    superseded_by_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    period_start: Mapped[date | None] = mapped_column(Date, nullable=True)
+    period_end: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class ActivityRecord(Base):
+    """One row of activity data: ``amount`` in the catalogue's canonical ``unit`` over an inclusive period."""
+
+    __tablename__ = "activity_records"
+    __table_args__ = (Index("ix_activity_org_period", "org_id", "period_start", "period_end"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    row_no: Mapped[int] = mapped_column(Integer)
+    site_id: Mapped[int] = mapped_column(Integer)
+    line_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    product_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    meter: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    activity: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    amount: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    amount_raw: Mapped[str] = mapped_column(String(64))
+    unit_raw: Mapped[str] = mapped_column(String(32))
+    supplier: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    evidence: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class QuarantineRow(Base):
+    __tablename__ = "quarantine_rows"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    row_no: Mapped[int] = mapped_column(Integer)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class FindingRecord(Base):
+    __tablename__ = "findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(64))
+    file: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    row: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    column: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message: Mapped[str] = mapped_column(Text)
+    fix: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FactorSetRecord(Base):
+    """A user-added factor set, stored whole (CSV text) so any result can be reproduced."""
+
+    __tablename__ = "factor_sets"
+    __table_args__ = (UniqueConstraint("org_id", "set_id", "sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    set_id: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(400))
+    content: Mapped[str] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Result(Base):
+    """A calculated result with its provenance (DESIGN.md style 8)."""
+
+    __tablename__ = "results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))             # inventory
+    period: Mapped[str] = mapped_column(String(16))           # YYYY
+    method: Mapped[str] = mapped_column(String(32))
+    gwp_set: Mapped[str] = mapped_column(String(16))
+    factor_sets: Mapped[dict[str, Any]] = mapped_column(JSON)   # set id → sha256 prefix
+    input_sha256: Mapped[str] = mapped_column(String(64))
+    software_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class PeriodLock(Base):
+    __tablename__ = "period_locks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    period: Mapped[str] = mapped_column(String(16))           # YYYY or YYYY-MM
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)                   # inclusive
+    locked_by: Mapped[str] = mapped_column(String(200))
+    locked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    unlocked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    unlocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    unlock_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained audit log (triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40))               # ISO 8601 UTC, hashed as text
+    org_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(400))
+    details: Mapped[str] = mapped_column(Text)                # canonical JSON, hashed as text
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32), default="steward")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
