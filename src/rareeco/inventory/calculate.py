@@ -96,12 +96,15 @@ def coefficient_frame(acts: list[str], sites: dict[int, SiteInfo], year: int, me
     notes: list[str] = []
     unq: list[dict[str, Any]] = []
 
+    def note(text: str) -> None:
+        if text not in notes:
+            notes.append(text)
+
     def add(activity: str, site_id: int | None, coefs: sources.Coefficients) -> None:
         if coefs.unquantified:
             unq.append({"activity": activity, "reason": coefs.unquantified})
         for n in coefs.notes:
-            if n not in notes:
-                notes.append(n)
+            note(n)
         for c in coefs.items:
             for f in c.factors:
                 used[f.factor_id] = f
@@ -114,13 +117,12 @@ def coefficient_frame(acts: list[str], sites: dict[int, SiteInfo], year: int, me
         if act.calc in ("grid_electricity", "green_certificate"):
             for s in sites.values():
                 market = grid.market_residual_factor(table, s.province, s.grid_region, year)
-                for n in (market.note,):
-                    if n:
-                        notes.append(f"{s.code} {year} market-based: {n} ({market.factor.factor_id})")
+                if market.note:
+                    note(f"{s.code} {year} market-based: {market.note} ({market.factor.factor_id})")
                 if act.calc == "grid_electricity":
                     loc = grid.location_factor(table, s.province, s.grid_region, year)
                     if loc.note:
-                        notes.append(f"{s.code} {year} location-based: {loc.note} ({loc.factor.factor_id})")
+                        note(f"{s.code} {year} location-based: {loc.note} ({loc.factor.factor_id})")
                     add(a, s.site_id, sources.grid_location(loc.factor))
                     add(a, s.site_id, sources.grid_market(market.factor))
                 else:

@@ -18,6 +18,7 @@ from rareeco.ledger import audit, periods
 from rareeco.ledger.models import ActivityRecord, FactorSetRecord, ImportBatch, Line, Product, Result, Site
 from rareeco.ledger.structure import get_org, now
 from rareeco.reference import FactorSet, FactorTable, builtin_sets, parse_factor_set
+from rareeco.reference.usersets import chosen_sets
 
 DEFAULT_METHOD = "ghg-protocol"
 DEFAULT_GWP = "ar6"
@@ -78,6 +79,8 @@ def compute(session: Session, org_id: str, year: int, method: str = DEFAULT_METH
     if method not in METHODS:
         raise FactorNotFoundError(f"unknown method {method!r}", fix=f"choose one of {', '.join(METHODS)}")
     start, end = date(year, 1, 1), date(year, 12, 31)
+    if factor_sets is None:
+        factor_sets = chosen_sets(session, org_id, year)
     table = factor_table(session, org_id, factor_sets)
     records = load_records(session, org_id, start, end)
     sites = site_infos(session, org_id)

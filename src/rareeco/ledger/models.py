@@ -213,3 +213,15 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(32), default="steward")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class FactorChoice(Base):
+    """The user factor sets an organisation chose for a reporting year (``year`` null: every year)."""
+
+    __tablename__ = "factor_choices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    set_ids: Mapped[list[Any]] = mapped_column(JSON)
+    chosen_by: Mapped[str] = mapped_column(String(200))
+    chosen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 12:21:55.971333
+Create Date: 2026-11-28 12:27:02.989746
 """
 from alembic import op
 import sqlalchemy as sa
@@ -51,6 +51,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_tokens_org_id'), ['org_id'], unique=False)
+
+    op.create_table('factor_choices',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.String(length=64), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=True),
+    sa.Column('set_ids', sa.JSON(), nullable=False),
+    sa.Column('chosen_by', sa.String(length=200), nullable=False),
+    sa.Column('chosen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('factor_choices', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_factor_choices_org_id'), ['org_id'], unique=False)
 
     op.create_table('factor_sets',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -248,7 +261,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_meters_org_id'), ['org_id'], unique=False)
 
     # ### end Alembic commands ###
-
     # Append-only audit log: refuse UPDATE and DELETE in the database itself.
     if op.get_bind().dialect.name == "sqlite":
         for verb in ("UPDATE", "DELETE"):
@@ -312,6 +324,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_factor_sets_org_id'))
 
     op.drop_table('factor_sets')
+    with op.batch_alter_table('factor_choices', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_factor_choices_org_id'))
+
+    op.drop_table('factor_choices')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_org_id'))
 

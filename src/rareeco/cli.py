@@ -1,0 +1,555 @@
+"""The ``rareeco`` command line (Typer).  Errors are one readable line each, never a traceback."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from rareeco.errors import Finding, RareecoError
+
+app = typer.Typer(help="rareeco — carbon accounting for the rare-earth industry / 稀土行业碳核算平台",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+org_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
+site_app = typer.Typer(help="Sites of an organisation.", no_args_is_help=True)
+line_app = typer.Typer(help="Production lines of a site.", no_args_is_help=True)
+product_app = typer.Typer(help="Products of an organisation.", no_args_is_help=True)
+factors_app = typer.Typer(help="Reference factor sets: list, show, add.", no_args_is_help=True)
+template_app = typer.Typer(help="Import templates.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Rows rejected by --partial imports.", no_args_is_help=True)
+period_app = typer.Typer(help="Verification periods: lock and unlock.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+inventory_app = typer.Typer(help="The organisational GHG inventory.", invoke_without_command=True)
+for _name, _sub in (("org", org_app), ("site", site_app), ("line", line_app), ("product", product_app),
+                    ("factors", factors_app), ("template", template_app), ("quarantine", quarantine_app),
+                    ("period", period_app), ("audit", audit_app), ("token", token_app),
+                    ("inventory", inventory_app)):
+    app.add_typer(_sub, name=_name)
+
+out = Console()
+err = Console(stderr=True)
+_state: dict[str, Any] = {"db": None, "engine": None}
+
+Org = Annotated[str, typer.Option("--org", help="organisation id")]
+Actor = Annotated[str | None, typer.Option("--actor", help="who does this (default: $RAREECO_USER or login)")]
+
+
+def actor_name(actor: str | None) -> str:
+    return actor or os.environ.get("RAREECO_USER") or getpass.getuser()
+
+
+def engine() -> Engine:
+    if _state["engine"] is None:
+        from rareeco.ledger.db import make_engine
+
+        _state["engine"] = make_engine(_state["db"])
+    return _state["engine"]  # type: ignore[no-any-return]
+
+
+def session() -> Any:
+    from rareeco.ledger.db import session_scope
+
+    return session_scope(engine())
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def print_findings(findings: list[Finding], limit: int = 50) -> None:
+    for f in findings[:limit]:
+        style = "red" if f.severity == "blocking" else "yellow"
+        err.print(f"[{style}]{f.severity}[/{style}] {f.line()}", highlight=False, soft_wrap=True)
+    if len(findings) > limit:
+        err.print(f"… and {len(findings) - limit} more findings (use --json to see all)")
+
+
+@app.callback()
+def _root(db: Annotated[str | None, typer.Option("--db", help="database URL (default $RAREECO_DATABASE_URL "
+                                                     "or sqlite:///rareeco.db)")] = None) -> None:
+    _state["db"] = db
+    _state["engine"] = None
+
+
+# ---------------------------------------------------------------- structure
+
+@org_app.command("create")
+def org_create(org: str, name: Annotated[str | None, typer.Option(help="display name")] = None,
+               actor: Actor = None) -> None:
+    """Create an organisation."""
+    from rareeco.ledger import structure
+
+    with session() as s:
+        structure.create_org(s, org, name, actor_name(actor))
+    out.print(f"organisation {org} created")
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List organisations."""
+    from sqlalchemy import select
+
+    from rareeco.ledger.models import Organisation
+
+    with session() as s:
+        for o in s.execute(select(Organisation).order_by(Organisation.id)).scalars():
+            out.print(f"{o.id}\t{o.name}")
+
+
+@site_app.command("add")
+def site_add(org: str, site: str, province: Annotated[str, typer.Option(help="ISO 3166-2, e.g. CN-NM")],
+             name: Annotated[str | None, typer.Option()] = None,
+             grid_region: Annotated[str | None, typer.Option(help="e.g. CN-NORTH (default from province)")] = None,
+             actor: Actor = None) -> None:
+    """Add a site to an organisation."""
+    from rareeco.ledger import structure
+
+    with session() as s:
+        st = structure.add_site(s, org, site, province, name, grid_region, actor_name(actor))
+        out.print(f"site {org}/{st.code} added ({st.province}, grid {st.grid_region})")
+
+
+@site_app.command("list")
+def site_list(org: str) -> None:
+    """List the sites of an organisation."""
+    from rareeco.ledger import structure
+
+    with session() as s:
+        for st in structure.sites(s, org):
+            out.print(f"{st.code}\t{st.province}\t{st.grid_region}\t{st.name}")
+
+
+@line_app.command("add")
+def line_add(org: str, site: str, line: str, name: Annotated[str | None, typer.Option()] = None,
+             capacity: Annotated[float | None, typer.Option(help="capacity [t REO/yr]")] = None,
+             actor: Actor = None) -> None:
+    """Add a production line to a site."""
+    from rareeco.ledger import structure
+
+    with session() as s:
+        structure.add_line(s, org, site, line, name, capacity, actor_name(actor))
+    out.print(f"line {org}/{site}/{line} added")
+
+
+@product_app.command("add")
+def product_add(org: str, product: str, name: Annotated[str | None, typer.Option()] = None,
+                name_zh: Annotated[str, typer.Option()] = "", actor: Actor = None) -> None:
+    """Add a product (lower-kebab-case id, e.g. prnd-oxide)."""
+    from rareeco.ledger import structure
+
+    with session() as s:
+        structure.add_product(s, org, product, name, name_zh, actor=actor_name(actor))
+    out.print(f"product {org}/{product} added")
+
+
+# ---------------------------------------------------------------- catalogue and factors
+
+@app.command("activities")
+def activities_cmd(lang: Annotated[str, typer.Option(help="en or zh")] = "en",
+                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The activity catalogue: ids, canonical units, scopes."""
+    from rareeco.reference.catalogue import activities
+
+    cat = activities()
+    if as_json:
+        print_json([a.__dict__ for a in cat.values()])
+        return
+    t = Table("activity", "unit", "scope", "category", "label")
+    for a in cat.values():
+        t.add_row(a.activity, a.unit, str(a.scope or "—"), a.category, a.label(lang))
+    out.print(t)
+
+
+@factors_app.command("list")
+def factors_list(org: Annotated[str | None, typer.Option("--org", help="include this organisation's sets")] = None,
+                 kind: Annotated[str | None, typer.Option(help="only this kind, e.g. grid_co2")] = None,
+                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every factor with its value, unit, verification tag and source."""
+    from rareeco.reference import builtin_sets
+
+    sets = builtin_sets()
+    if org:
+        from rareeco.inventory.service import user_set
+        from rareeco.ledger.models import FactorSetRecord
+
+        with session() as s:
+            from sqlalchemy import select
+
+            ids = sorted({r.set_id for r in s.execute(select(FactorSetRecord)
+                                                      .where(FactorSetRecord.org_id == org)).scalars()})
+            sets = [user_set(s, org, i) for i in ids] + sets
+    rows = [f for st in sets for f in st.factors if kind is None or f.kind == kind]
+    if as_json:
+        print_json([{**f.__dict__, "valid_from": f.valid_from, "valid_to": f.valid_to} for f in rows])
+        return
+    t = Table("factor_id", "value", "unit", "tag", "source", title="reference factors (V verified, S secondary "
+              "— unverified, C computed, U user-supplied)")
+    for f in rows:
+        t.add_row(f.factor_id, f"{f.value:g}", f.unit, f.tag, f.source)
+    out.print(t)
+
+
+@factors_app.command("show")
+def factors_show(factor_id: str, org: Annotated[str | None, typer.Option("--org")] = None) -> None:
+    """One factor, whole, with its source and set."""
+    from rareeco.reference import TAGS, builtin_sets
+
+    sets = builtin_sets()
+    if org:
+        from sqlalchemy import select
+
+        from rareeco.inventory.service import user_set
+        from rareeco.ledger.models import FactorSetRecord
+
+        with session() as s:
+            ids = {r.set_id for r in s.execute(select(FactorSetRecord).where(FactorSetRecord.org_id == org)).scalars()}
+            sets = [user_set(s, org, i) for i in sorted(ids)] + sets
+    for st in sets:
+        for f in st.factors:
+            if f.factor_id == factor_id:
+                out.print(f"[bold]{f.factor_id}[/bold]  ({st.title})", highlight=False)
+                for k in ("kind", "key", "year", "gas", "value", "unit", "source", "version", "valid_from",
+                          "valid_to", "note"):
+                    v = getattr(f, k)
+                    if v not in (None, ""):
+                        out.print(f"  {k:11} {v}", highlight=False)
+                out.print(f"  {'tag':11} {f.tag} — {TAGS[f.tag]}", highlight=False)
+                out.print(f"  {'set':11} {st.set_id} (sha256 {st.sha256[:16]})", highlight=False)
+                return
+    raise RareecoError(f"no factor {factor_id!r}", fix="see the ids with: rareeco factors list")
+
+
+@factors_app.command("add")
+def factors_add(file: Path, org: Org, set_id: Annotated[str | None, typer.Option(help="default: file stem")] = None,
+                actor: Actor = None) -> None:
+    """Add a factor set (CSV with the columns of the built-in sets) for an organisation."""
+    from rareeco.reference.usersets import add_factor_set
+
+    with session() as s:
+        fs = add_factor_set(s, org, file.read_text("utf-8"), set_id or file.stem, actor_name(actor))
+    out.print(f"factor set {fs.set_id} added ({len(fs.factors)} factors, sha256 {fs.sha256[:16]}); "
+              f"choose it with: rareeco inventory --org {org} --factors {fs.set_id}")
+
+
+@factors_app.command("use")
+def factors_use(org: str, sets: list[str], year: Annotated[int | None, typer.Option(help="only this year")] = None,
+                actor: Actor = None) -> None:
+    """Choose the user factor sets an organisation's inventory uses (before the built-in sets)."""
+    from rareeco.reference.usersets import choose_sets
+
+    with session() as s:
+        choose_sets(s, org, sets, year, actor_name(actor))
+    out.print(f"{org} uses {', '.join(sets)} for {year or 'every year'} (then the built-in sets)")
+
+
+@template_app.command("activity")
+def template_activity(xlsx: Annotated[Path | None, typer.Option(help="write an Excel template")] = None,
+                      csv: Annotated[Path | None, typer.Option(help="write a CSV template")] = None) -> None:
+    """Write the activity-data import template."""
+    from rareeco.ingest import template
+
+    if not xlsx and not csv:
+        raise RareecoError("say where to write the template", fix="give --xlsx FILE or --csv FILE")
+    if xlsx:
+        template.write_xlsx(xlsx)
+        out.print(f"wrote {xlsx}")
+    if csv:
+        template.write_csv(csv)
+        out.print(f"wrote {csv}")
+
+
+# ---------------------------------------------------------------- import
+
+@app.command("import")
+def import_cmd(file: Path, org: Org,
+               partial: Annotated[bool, typer.Option(help="keep valid rows, quarantine the rest")] = False,
+               replace: Annotated[int | None, typer.Option(help="supersede this batch id atomically")] = None,
+               as_json: Annotated[bool, typer.Option("--json")] = False, actor: Actor = None) -> None:
+    """Import activity data from CSV or Excel (.xlsx)."""
+    from rareeco.ingest.activity import import_activity
+
+    if not file.exists():
+        raise RareecoError(f"{file}: no such file", fix="check the path")
+    data = file.read_bytes()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=as_json) as bar:
+        task = bar.add_task(f"importing {file.name}", total=4)
+        stages = {"read": 1, "validate": 2, "store": 3, "done": 4}
+
+        def progress(stage: str, n: int) -> None:
+            bar.update(task, completed=stages.get(stage, 0), description=f"{file.name}: {stage} ({n:,} rows)")
+
+        try:
+            with session() as s:
+                r = import_activity(s, org, data, file.name, actor_name(actor), partial, replace, progress)
+        except RareecoError as exc:
+            if as_json:
+                print_json({"error": exc.to_dict()})
+                raise typer.Exit(1) from exc
+            raise
+    if as_json:
+        print_json(r.to_dict())
+        return
+    print_findings(r.findings)
+    msg = f"batch {r.batch_id}: {r.rows_stored:,} of {r.rows_total:,} rows imported from {r.file_name}"
+    if r.rows_quarantined:
+        msg += f"; {r.rows_quarantined:,} quarantined (rareeco quarantine list --org {org})"
+    if r.superseded_batch:
+        msg += f"; batch {r.superseded_batch} superseded"
+    out.print(msg, highlight=False)
+
+
+@app.command("batches")
+def batches_cmd(org: str) -> None:
+    """Import batches of an organisation."""
+    from rareeco.ingest.activity import batches
+
+    t = Table("batch", "file", "sha256", "by", "at", "rows", "quarantined", "status")
+    with session() as s:
+        for b in batches(s, org):
+            t.add_row(str(b.id), b.file_name, b.sha256[:12], b.imported_by, f"{b.imported_at:%Y-%m-%d %H:%M}",
+                      f"{b.rows_stored:,}", str(b.rows_quarantined),
+                      b.status + (f" by {b.superseded_by_id}" if b.superseded_by_id else ""))
+    out.print(t)
+
+
+@quarantine_app.command("list")
+def quarantine_list(org: Org, batch: Annotated[int | None, typer.Option()] = None,
+                    as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Rows kept out of the ledger, with their reasons."""
+    from rareeco.ingest.activity import quarantine_rows
+
+    with session() as s:
+        rows = [{"batch": q.batch_id, "row": q.row_no, "reasons": q.reasons, "raw": q.raw}
+                for q in quarantine_rows(s, org, batch)]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        out.print(f"batch {r['batch']} row {r['row']}: " + "; ".join(r["reasons"]), highlight=False)
+    if not rows:
+        out.print("no quarantined rows")
+
+
+@app.command("findings")
+def findings_cmd(org: str, batch: Annotated[int | None, typer.Option()] = None) -> None:
+    """Findings recorded with stored batches."""
+    from sqlalchemy import select
+
+    from rareeco.ledger.models import FindingRecord
+
+    with session() as s:
+        q = select(FindingRecord).where(FindingRecord.org_id == org).order_by(FindingRecord.id)
+        if batch is not None:
+            q = q.where(FindingRecord.batch_id == batch)
+        found = [Finding(f.code, f.message, f.severity, f.file, f.row, f.column, f.value, f.fix)  # type: ignore[arg-type]
+                 for f in s.execute(q).scalars()]
+    print_findings(found, limit=10_000)
+    if not found:
+        out.print("no findings")
+
+
+# ---------------------------------------------------------------- inventory
+
+@inventory_app.callback()
+def inventory_cmd(ctx: typer.Context, org: Annotated[str | None, typer.Option("--org")] = None,
+                  year: Annotated[int | None, typer.Option(help="reporting year")] = None,
+                  method: Annotated[str, typer.Option(help="ghg-protocol or cn-2015")] = "ghg-protocol",
+                  gwp: Annotated[str, typer.Option(help="ar6 or ar5")] = "ar6",
+                  factors: Annotated[list[str] | None, typer.Option("--factors", help="user factor set to "
+                                                                    "use first (repeatable)")] = None,
+                  as_json: Annotated[bool, typer.Option("--json")] = False,
+                  xlsx: Annotated[Path | None, typer.Option(help="write the Excel report")] = None,
+                  pdf: Annotated[Path | None, typer.Option(help="write the PDF report")] = None,
+                  lang: Annotated[str, typer.Option(help="report language: en or zh")] = "en",
+                  actor: Actor = None) -> None:
+    """Calculate the inventory of a year: scopes 1–3 in t CO2e, by site, month, category and gas."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if org is None or year is None:
+        raise RareecoError("--org and --year are required", fix="e.g. rareeco inventory --org demo --year 2025")
+    from rareeco.inventory.service import inventory
+
+    with session() as s:
+        payload = inventory(s, org, year, method, gwp, factors or None, actor_name(actor))
+    if xlsx or pdf:
+        from rareeco import reports
+
+        if xlsx:
+            reports.inventory_xlsx(payload, xlsx, lang)
+            err.print(f"wrote {xlsx}")
+        if pdf:
+            reports.inventory_pdf(payload, pdf, lang)
+            err.print(f"wrote {pdf}")
+    if as_json:
+        print_json(payload)
+        return
+    show_inventory(payload)
+
+
+def show_inventory(p: dict[str, Any]) -> None:
+    t = Table(title=f"{p['organisation']} {p['year']} — {p['method']}, GWP {p['gwp_set'].upper()}"
+              + (" (locked)" if p.get("locked") else ""))
+    t.add_column("t CO2e")
+    t.add_column("value", justify="right")
+    for k in ("scope1_t_co2e", "scope2_location_t_co2e", "scope2_market_t_co2e", "scope3_t_co2e", "total_t_co2e",
+              "total_market_t_co2e"):
+        t.add_row(k, f"{p[k]:,.1f}")
+    for m, o in p.get("other_methods", {}).items():
+        t.add_row(f"total_t_co2e ({m})", f"{o['total_t_co2e']:,.1f}")
+    out.print(t)
+    for n in p.get("notes", []):
+        out.print(f"[yellow]note[/yellow] {n}", highlight=False)
+    for u in p.get("unquantified", []):
+        out.print(f"[yellow]not quantified[/yellow] {u['activity']}: {u.get('amount', 0):,.1f} {u.get('unit', '')}"
+                  f" — {u['reason']}", highlight=False)
+
+
+@inventory_app.command("explain")
+def inventory_explain(org: Org, year: Annotated[int, typer.Option()],
+                      site: Annotated[str | None, typer.Option()] = None,
+                      month: Annotated[str | None, typer.Option(help="YYYY-MM")] = None,
+                      activity: Annotated[str | None, typer.Option()] = None,
+                      scope: Annotated[str | None, typer.Option(help="1, 2, 2m (market) or 3")] = None,
+                      method: Annotated[str, typer.Option()] = "ghg-protocol",
+                      gwp: Annotated[str, typer.Option()] = "ar6",
+                      factors: Annotated[list[str] | None, typer.Option("--factors")] = None,
+                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Walk one number back to its activity rows, factor rows and their sources."""
+    from rareeco.inventory.explain import explain, render_text
+
+    with session() as s:
+        ex = explain(s, org, year, site=site, month=month, activity=activity, scope=scope, method=method,
+                     gwp_set=gwp, factor_sets=factors or None)
+    if as_json:
+        print_json(ex)
+        return
+    out.print(render_text(ex), highlight=False)
+
+
+# ---------------------------------------------------------------- periods and audit
+
+@period_app.command("lock")
+def period_lock(org: str, period: str, comment: Annotated[str, typer.Option()] = "", actor: Actor = None) -> None:
+    """Lock a year (YYYY) or month (YYYY-MM) as verified; a year's inventory is frozen."""
+    from rareeco.inventory.service import lock_year
+
+    with session() as s:
+        info = lock_year(s, org, period, actor_name(actor), comment)
+    msg = f"period {period} of {org} locked by {info['locked_by']}"
+    if "frozen_result_id" in info:
+        msg += f"; inventory frozen as result {info['frozen_result_id']} ({info['total_t_co2e']:,.1f} t CO2e)"
+    out.print(msg, highlight=False)
+
+
+@period_app.command("unlock")
+def period_unlock(org: str, period: str, comment: Annotated[str, typer.Option(help="why (required)")] = "",
+                  actor: Actor = None) -> None:
+    """Unlock a period (recorded in the audit log, with the comment)."""
+    from rareeco.ledger import periods
+
+    with session() as s:
+        periods.unlock(s, org, period, actor_name(actor), comment)
+    out.print(f"period {period} of {org} unlocked")
+
+
+@period_app.command("list")
+def period_list(org: str) -> None:
+    """Locks of an organisation, past and present."""
+    from rareeco.ledger import periods
+
+    with session() as s:
+        for p in periods.all_locks(s, org):
+            state = f"unlocked by {p.unlocked_by} {p.unlocked_at:%Y-%m-%d}: {p.unlock_comment}" if p.unlocked_at \
+                else "locked"
+            out.print(f"{p.period}\tlocked by {p.locked_by} {p.locked_at:%Y-%m-%d}\t{state}", highlight=False)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain; exit 1 if any entry was edited, inserted or deleted."""
+    from rareeco.ledger import audit
+
+    with session() as s:
+        rep = audit.verify(s)
+    if rep.ok:
+        out.print(f"audit chain intact: {rep.entries} entries")
+        return
+    for p in rep.problems:
+        err.print(f"[red]broken[/red] {p}", highlight=False)
+    raise typer.Exit(1)
+
+
+@audit_app.command("log")
+def audit_log(org: Annotated[str | None, typer.Option("--org")] = None, limit: int = 50) -> None:
+    """Latest audit entries."""
+    from rareeco.ledger import audit
+
+    with session() as s:
+        for e in audit.entries(s, org, limit):
+            out.print(f"{e.seq}\t{e.at[:19]}\t{e.actor}\t{e.action}\t{e.subject}\t{e.details}", highlight=False)
+
+
+@token_app.command("create")
+def token_create(org: str, name: str, role: Annotated[str, typer.Option()] = "steward", actor: Actor = None) -> None:
+    """Create an API token for an organisation (shown once)."""
+    from rareeco.ledger import tokens
+
+    with session() as s:
+        tok = tokens.create(s, org, name, role, actor_name(actor))
+    out.print(tok)
+
+
+# ---------------------------------------------------------------- demo and server
+
+@app.command("demo")
+def demo_cmd(serve: Annotated[bool, typer.Option("--serve", help="then serve the web API")] = False,
+             host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Load the demo organisation 'demo' (idempotent), and optionally serve it."""
+    from rareeco.demo.load import load_demo
+
+    with session() as s:
+        info = load_demo(s, progress=lambda msg: err.print(msg, highlight=False))
+    out.print(info["message"], highlight=False)
+    if serve:
+        serve_cmd(host, port)
+
+
+@app.command("serve")
+def serve_cmd(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the HTTP API (/api/v1, OpenAPI at /api/v1/openapi.json)."""
+    import uvicorn
+
+    from rareeco.api.app import create_app
+
+    engine()  # migrate before serving
+    out.print(f"rareeco serving on http://{host}:{port}/  (API /api/v1, docs /api/v1/docs)")
+    uvicorn.run(create_app(_state["db"]), host=host, port=port, log_level="warning")
+
+
+def main() -> None:
+    try:
+        app()
+    except RareecoError as exc:
+        err.print(f"[red]error[/red] {exc.line()}", highlight=False, soft_wrap=True)
+        print_findings(exc.findings)
+        sys.exit(1)
+    except OperationalError as exc:
+        err.print(f"[red]error[/red] database unavailable: {str(exc.orig).strip().splitlines()[0]} — "
+                  "check --db / RAREECO_DATABASE_URL", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Load the demo organisation ``demo`` into a ledger — idempotently.
+
+Structure from ``organisation.toml``; 2024 and 2025 activity files from
+:mod:`rareeco.demo.generate` (deterministic); an invented scope 3 factor set marked as
+such.  A second run finds everything in place and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rareeco.demo.generate import activity_rows, load_structure
+from rareeco.ingest.activity import import_activity, sha256
+from rareeco.ledger import structure
+from rareeco.ledger.models import ApiToken, FactorSetRecord, ImportBatch, Organisation
+from rareeco.ledger.structure import now
+from rareeco.ledger.tokens import _digest
+from rareeco.reference.usersets import add_factor_set, choose_sets
+
+ORG = "demo"
+YEARS = (2024, 2025)
+FACTOR_SET = "demo-supplier-factors"
+# Demo only: a published token so the README's API examples work out of the box.
+DEMO_TOKEN = "rk_demo_public-demo-token-not-for-production"
+ACTOR = "demo-loader"
+
+
+def year_csv(year: int) -> bytes:
+    return activity_rows(year).to_csv(index=False).encode("utf-8")
+
+
+def load_demo(session: Session, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    say = progress or (lambda _m: None)
+    st = load_structure()
+    created = session.get(Organisation, ORG) is None
+    if created:
+        o = st["organisation"]
+        structure.create_org(session, ORG, o["name"], ACTOR)
+        for code, site in st["sites"].items():
+            structure.add_site(session, ORG, code, site["province"], site["name"], site["grid_region"], ACTOR)
+            for lcode, line in site.get("lines", {}).items():
+                structure.add_line(session, ORG, code, lcode, line["name"], line.get("capacity_t_reo_per_yr"),
+                                   ACTOR)
+        for pcode, p in st["products"].items():
+            structure.add_product(session, ORG, pcode, p["name"], p.get("name_zh", ""), p.get("unit", "t"), ACTOR)
+    if not session.execute(select(FactorSetRecord).where(FactorSetRecord.org_id == ORG,
+                                                         FactorSetRecord.set_id == FACTOR_SET)).first():
+        text = resources.files("rareeco.demo").joinpath(f"{FACTOR_SET}.csv").read_text("utf-8")
+        add_factor_set(session, ORG, text, FACTOR_SET, ACTOR)
+        choose_sets(session, ORG, [FACTOR_SET], None, ACTOR)
+    imported = []
+    for year in YEARS:
+        data = year_csv(year)
+        if session.execute(select(ImportBatch).where(ImportBatch.org_id == ORG, ImportBatch.sha256 == sha256(data),
+                                                     ImportBatch.status == "active")).first():
+            continue
+        say(f"importing demo activity data {year}")
+        r = import_activity(session, ORG, data, f"demo-activity-{year}.csv", ACTOR)
+        imported.append(f"{year}: {r.rows_stored} rows (batch {r.batch_id})")
+    if not session.execute(select(ApiToken).where(ApiToken.token_sha256 == _digest(DEMO_TOKEN))).first():
+        session.add(ApiToken(org_id=ORG, name="demo (public)", token_sha256=_digest(DEMO_TOKEN), role="admin",
+                      created_at=now()))
+    msg = ("demo organisation 'demo' loaded: " + "; ".join(imported)) if imported else \
+        "demo organisation 'demo' already loaded — nothing changed"
+    return {"created": created, "imported": imported, "token": DEMO_TOKEN, "message": msg}
