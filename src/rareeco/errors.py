@@ -106,6 +106,11 @@ class ConflictError(RareecoError, ValueError):
     http_status = 409
 
 
+class ForbiddenError(RareecoError, PermissionError):
+    code = "forbidden"
+    http_status = 403
+
+
 class AuthError(RareecoError, PermissionError):
     code = "unauthorized"
     http_status = 401

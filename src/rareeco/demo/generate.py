@@ -55,6 +55,15 @@ ROASTED_OXIDE_SHARE = {"La2O3": 0.25, "CeO2": 0.50, "Pr6O11": 0.055, "Nd2O3": 0.
 HCL_MASS_FRACTION = 0.31
 """Purchased hydrochloric acid is 31% HCl (the catalogue's ``purchased.hcl``)."""
 
+MGO_T_PER_T_NAOH_REPLACED = 0.56
+"""MgO bought per t NaOH replaced: 2 NaOH (80.0) ≙ 1 MgO (40.3) gives 0.504, plus purity and losses [t/t]."""
+
+SHUTDOWN_BASE_LOAD = 0.65
+"""Share of the base electricity load still drawn in a maintenance-shutdown month [-]."""
+
+SOLAR_SELF_USE = (0.93, 0.60)
+"""Self-consumed share of the PV output in a normal month and in a shutdown month [-]."""
+
 SOLAR_YIELD_KWH_PER_KWP = (92, 108, 142, 160, 172, 165, 158, 150, 135, 118, 95, 84)
 """Monthly specific yield of the Baotou PV plant [kWh/kWp] (about 1,580 kWh/kWp per year)."""
 
@@ -340,11 +349,13 @@ def _site_rows(site: str, line: str, year: int) -> list[dict[str, Any]]:
                     note="98% acid for concentrated-acid roasting")
 
         # electricity [kWh]
-        base_kwh = p.elec_base_kwh * ELECTRICITY_SEASON[site][m - 1] * (0.65 if shutdown else 1.0)
+        base_kwh = p.elec_base_kwh * ELECTRICITY_SEASON[site][m - 1]
+        if shutdown:
+            base_kwh *= SHUTDOWN_BASE_LOAD
         demand_kwh = (base_kwh + p.elec_kwh_per_t * reo) * jitter(4, 0.01)
         solar_kwh = 0.0
         if p.solar_kwp:
-            self_use = 0.60 if shutdown else 0.93
+            self_use = SOLAR_SELF_USE[1] if shutdown else SOLAR_SELF_USE[0]
             solar_kwh = p.solar_kwp * SOLAR_YIELD_KWH_PER_KWP[m - 1] * self_use * jitter(5, 0.04)
             out.add(m, "electricity.onsite_solar", solar_kwh,
                     note=f"{p.solar_kwp / 1000:.1f} MWp rooftop and ground PV, self-consumed share only")
@@ -375,8 +386,7 @@ def _site_rows(site: str, line: str, year: int) -> list[dict[str, Any]]:
         naoh = p.naoh_t_per_t * reo * (1.0 - mg_share) * jitter(9, 0.02)
         out.add(m, "purchased.naoh", naoh, note="saponification; 100% NaOH basis (delivered as 32% liquid)")
         if mg_share:
-            # 2 NaOH (80.0) ≙ 1 MgO (40.3): 0.504 t MgO per t NaOH replaced, 0.56 with purity and losses
-            mgo = p.naoh_t_per_t * reo * mg_share * 0.56 * jitter(10, 0.02)
+            mgo = p.naoh_t_per_t * reo * mg_share * MGO_T_PER_T_NAOH_REPLACED * jitter(10, 0.02)
             out.add(m, "purchased.mgo", mgo,
                     note=f"Mg(HCO3)2 saponification carries {100 * mg_share:.0f}% of the duty")
         out.add(m, "purchased.extractant_p507", p.p507_t_per_t * reo * jitter(11, 0.05),

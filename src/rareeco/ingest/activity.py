@@ -297,19 +297,23 @@ def _suggest(value: str, choices: list[str]) -> str:
 
 
 def overlaps(frame: pd.DataFrame, existing: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``frame`` whose period overlaps another record with the same site, activity and meter.
+    """Rows of ``frame`` whose period overlaps another record with the same site, activity and meter
+    (and line and product, which also tell records apart).
 
-    ``existing`` holds already stored records (same columns: site_id, activity, meter, period_start,
-    period_end).  Returns the flagged new rows with the start of the record they overlap.
+    ``existing`` holds already stored records with the same columns.  Returns the flagged new rows.
     """
-    cols = ["site_id", "activity", "meter", "period_start", "period_end"]
+    keys = ["site_id", "activity", "meter", "line_id", "product_id"]
+    cols = keys + ["period_start", "period_end"]
     new = frame[cols + ["row_no"]].copy()
     new["is_new"] = True
     old = existing[cols].copy()
     old["row_no"] = -1
     old["is_new"] = False
-    both = pd.concat([old, new], ignore_index=True).sort_values(["site_id", "activity", "meter", "period_start"])
-    g = both.groupby(["site_id", "activity", "meter"], sort=False)["period_end"]
+    both = pd.concat([old, new], ignore_index=True)
+    for k in ("line_id", "product_id"):
+        both[k] = both[k].fillna(-1).astype("int64")
+    both = both.sort_values(keys + ["period_start"])
+    g = both.groupby(keys, sort=False)["period_end"]
     prev_end = g.transform(lambda x: x.cummax().shift())
     flagged = both[(both["period_start"] <= prev_end) & both["is_new"]]
     return flagged
@@ -425,15 +429,16 @@ def import_activity(session: Session, org_id: str, data: bytes, file_name: str, 
 def _existing_for_overlap(session: Session, org_id: str, frame: pd.DataFrame,
                           exclude_batch: int | None) -> pd.DataFrame:
     lo, hi = frame["period_start"].min().date(), frame["period_end"].max().date()
-    q = (select(ActivityRecord.site_id, ActivityRecord.activity, ActivityRecord.meter, ActivityRecord.period_start,
-                ActivityRecord.period_end)
+    q = (select(ActivityRecord.site_id, ActivityRecord.activity, ActivityRecord.meter, ActivityRecord.line_id,
+                ActivityRecord.product_id, ActivityRecord.period_start, ActivityRecord.period_end)
          .join(ImportBatch, ImportBatch.id == ActivityRecord.batch_id)
          .where(ActivityRecord.org_id == org_id, ImportBatch.status == "active",
                 ActivityRecord.period_start <= hi, ActivityRecord.period_end >= lo))
     if exclude_batch is not None:
         q = q.where(ActivityRecord.batch_id != exclude_batch)
     rows = session.execute(q).all()
-    out = pd.DataFrame(rows, columns=["site_id", "activity", "meter", "period_start", "period_end"])
+    out = pd.DataFrame(rows, columns=["site_id", "activity", "meter", "line_id", "product_id", "period_start",
+                                      "period_end"])
     out["meter"] = out["meter"].fillna("")
     for c in ("period_start", "period_end"):
         out[c] = pd.to_datetime(out[c])
