@@ -48,7 +48,7 @@ from sqlalchemy import create_engine, text
 from rareeco.ingest.activity import import_activity
 from rareeco.inventory import grid, sources
 from rareeco.inventory.calculate import gwp_multipliers
-from rareeco.inventory.service import compute, factor_table, inventory
+from rareeco.inventory.service import compute, inventory
 from rareeco.ledger import structure
 from rareeco.ledger.db import make_engine, session_scope
 from rareeco.reference.catalogue import activities, grid_regions

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from rareeco.ledger.db import make_engine, session_scope
 from rareeco.ledger import structure
+from rareeco.ledger.db import make_engine, session_scope
 
 PG_ADMIN_URL = os.environ.get("RAREECO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"

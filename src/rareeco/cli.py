@@ -54,7 +54,8 @@ def engine() -> Engine:
         from rareeco.ledger.db import make_engine
 
         _state["engine"] = make_engine(_state["db"])
-    return _state["engine"]  # type: ignore[no-any-return]
+    eng: Engine = _state["engine"]
+    return eng
 
 
 def session() -> Any:
@@ -337,7 +338,8 @@ def quarantine_list(org: Org, batch: Annotated[int | None, typer.Option()] = Non
         print_json(rows)
         return
     for r in rows:
-        out.print(f"batch {r['batch']} row {r['row']}: " + "; ".join(r["reasons"]), highlight=False)
+        out.print(f"batch {r['batch']} row {r['row']}: " + "; ".join(map(str, r["reasons"])),  # type: ignore[call-overload]
+                  highlight=False)
     if not rows:
         out.print("no quarantined rows")
 
@@ -353,8 +355,8 @@ def findings_cmd(org: str, batch: Annotated[int | None, typer.Option()] = None) 
         q = select(FindingRecord).where(FindingRecord.org_id == org).order_by(FindingRecord.id)
         if batch is not None:
             q = q.where(FindingRecord.batch_id == batch)
-        found = [Finding(f.code, f.message, f.severity, f.file, f.row, f.column, f.value, f.fix)  # type: ignore[arg-type]
-                 for f in s.execute(q).scalars()]
+        found = [Finding(f.code, f.message, "blocking" if f.severity == "blocking" else "advisory", f.file, f.row,
+                         f.column, f.value, f.fix) for f in s.execute(q).scalars()]
     print_findings(found, limit=10_000)
     if not found:
         out.print("no findings")

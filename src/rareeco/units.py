@@ -18,10 +18,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 import pint
+from pint.facets.context.objects import Context
 
 from rareeco.errors import UnitError
 
-ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg: pint.UnitRegistry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 Q_ = ureg.Quantity
 
 _DEFINITIONS = [
@@ -97,23 +98,23 @@ def same_dimension(from_unit: str, to_unit: str) -> bool:
         return False
 
 
-def gwp_context(name: str, gwp_t_co2e_per_t: Mapping[str, float]) -> pint.Context:
+def gwp_context(name: str, gwp_t_co2e_per_t: Mapping[str, float]) -> Context:
     """A pint context named ``name`` that turns a mass of each gas into t CO2e.
 
     ``gwp_t_co2e_per_t`` maps gas → GWP100 (from a reference factor set).
     """
-    ctx = pint.Context(name)
+    ctx = Context(name)
     for gas, gwp in gwp_t_co2e_per_t.items():
         src = f"[mass] * {ureg.get_dimensionality(gas)}"
 
         def _transform(reg: pint.UnitRegistry, x: pint.Quantity, g: float = gwp, gas_: str = gas) -> pint.Quantity:
             return (x / reg(gas_)) * g * reg("CO2e")
 
-        ctx.add_transformation(src, "[mass] * [carbon_dioxide_equivalent]", _transform)
+        ctx.add_transformation(src, "[mass] * [carbon_dioxide_equivalent]", _transform)  # type: ignore[arg-type]
     return ctx
 
 
-def to_co2e_t(mass: pint.Quantity, ctx: pint.Context) -> float:
+def to_co2e_t(mass: pint.Quantity, ctx: Context) -> float:
     """Mass of a gas (e.g. ``Q_(2, 't CF4')``) as t CO2e under the GWP context ``ctx``."""
-    with ureg.context(ctx):
+    with ureg.context(ctx):  # type: ignore[arg-type]  # pint accepts a Context object too
         return float(mass.to("t CO2e").magnitude)

@@ -95,9 +95,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None) -> FastA
                   docs_url=f"{PREFIX}/docs", redoc_url=None,
                   description="Carbon ledger of rare-earth producers: organisations, sites, activity imports, "
                               "findings, GHG inventory results and the audit log.",
-                  responses={400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
-                             404: {"model": ErrorResponse}, 409: {"model": ErrorResponse},
-                             422: {"model": ErrorResponse}})
+                  responses={code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 422)})
     app.state.engine = eng
 
     @app.exception_handler(RareecoError)

@@ -27,8 +27,15 @@ from sqlalchemy.orm import Session
 
 from rareeco.errors import DuplicateImportError, Finding, NotFoundError, ValidationFailed
 from rareeco.ledger import audit, periods
-from rareeco.ledger.models import (ActivityRecord, FindingRecord, ImportBatch, Line, Product, QuarantineRow,
-                                   Site)
+from rareeco.ledger.models import (
+    ActivityRecord,
+    FindingRecord,
+    ImportBatch,
+    Line,
+    Product,
+    QuarantineRow,
+    Site,
+)
 from rareeco.ledger.structure import get_org, now
 from rareeco.reference.catalogue import activities
 from rareeco.units import UnitError, conversion_factor
@@ -140,7 +147,7 @@ class _Collector:
         self.bad[idx] = True
         shown = self._count.get(code, 0)
         for k, i in enumerate(idx):
-            val = "" if values is None else str(values.iat[i])
+            val = "" if values is None else str(values.iat[int(i)])
             msg = message(val)
             self.reasons.setdefault(int(i), []).append(f"{column}: {msg}")
             if shown + k < MAX_FINDINGS_PER_CODE:
@@ -279,8 +286,9 @@ def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
     # locked periods
     for lock in ctx.locks:
         hit = ((start <= pd.Timestamp(lock.end)) & (end >= pd.Timestamp(lock.start))).fillna(False)
+        locked_msg = f"falls in the locked period {lock.period}"
         col.rows_fail(hit.to_numpy(dtype=bool), "period_locked", "period_start", s["period_start"],
-                      lambda v, p=lock.period: f"falls in the locked period {p}",
+                      _constant(locked_msg),
                       f"ask the verifier to unlock {lock.period} (rareeco period unlock), or leave these rows out")
 
     frame = pd.DataFrame({
@@ -289,6 +297,10 @@ def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
         "period_end": end, "amount": converted, "unit": canon, "amount_raw": s["amount"],
         "unit_raw": s["unit"], "supplier": s["supplier"], "evidence": s["evidence"], "note": s["note"]})
     return Validated(frame, col.bad, col.reasons, col.findings)
+
+
+def _constant(message: str) -> Callable[[str], str]:
+    return lambda _value: message
 
 
 def _suggest(value: str, choices: list[str]) -> str:
@@ -379,10 +391,11 @@ def import_activity(session: Session, org_id: str, data: bytes, file_name: str, 
     # overlapping periods for the same site, activity and meter (advisory: flagged, not refused)
     if len(frame):
         existing = _existing_for_overlap(session, org_id, frame, exclude_batch=replace)
-        for r in overlaps(frame, existing).head(MAX_FINDINGS_PER_CODE).itertuples():
+        for r in overlaps(frame, existing).head(MAX_FINDINGS_PER_CODE).to_dict(orient="records"):
             v.findings.append(Finding(
-                "overlapping_period", f"period {r.period_start:%Y-%m-%d}…{r.period_end:%Y-%m-%d} overlaps another "
-                f"record of {r.activity} at the same site and meter", "advisory", file_name, int(r.row_no),
+                "overlapping_period", f"period {r['period_start']:%Y-%m-%d}…{r['period_end']:%Y-%m-%d} overlaps "
+                f"another record of {r['activity']} at the same site and meter", "advisory", file_name,
+                int(r["row_no"]),
                 "period_start", None, "check the reading is not counted twice; if it replaces an earlier "
                 "file, use --replace BATCH"))
     blocking = [f for f in v.findings if f.severity == "blocking"]

@@ -69,8 +69,8 @@ def write_xlsx(path: Path) -> Path:
     ws.add_data_validation(dv)
     dv.add(f"D2:D{10000}")
     help_ws = wb.create_sheet("help")
-    for r in HELP:
-        help_ws.append(list(r))
+    for h in HELP:
+        help_ws.append(list(h))
     help_ws.append([])
     help_ws.append([f"Optional columns / 可选列: {', '.join(OPTIONAL)}"])
     help_ws.append(["Import / 导入: rareeco import FILE --org ORG"])

@@ -63,15 +63,16 @@ def explain(session: Session, org_id: str, year: int, site: str | None = None, m
         for rec, fname in session.execute(q).all():
             detail[rec.id] = (rec, fname)
     rows = []
-    for r in sel.sort_values(["activity", "id"]).head(limit).itertuples():
-        rec, fname = detail[int(r.id)]
+    for r in sel.sort_values(["activity", "id"]).head(limit).to_dict(orient="records"):
+        rec, fname = detail[int(r["id"])]
         rows.append({
             "record_id": rec.id, "batch_id": rec.batch_id, "file": fname, "row": rec.row_no,
             "activity": rec.activity, "period": f"{rec.period_start}…{rec.period_end}",
             "amount_as_imported": f"{rec.amount_raw} {rec.unit_raw}", "amount": rec.amount, "unit": rec.unit,
-            "month": f"{year}-{int(r.month):02d}", "share_in_month": round(float(r.share), 6),
-            "gas": r.gas, "basis": r.basis or None, "t_gas_per_unit": r.t_per_unit, "gwp": r.gwp,
-            "factor_ids": r.factor_ids, "mass_t": round(float(r.mass_t), 6), "t_co2e": round(float(r.t_co2e), 6)})
+            "month": f"{year}-{int(r['month']):02d}", "share_in_month": round(float(r["share"]), 6),
+            "gas": r["gas"], "basis": r["basis"] or None, "t_gas_per_unit": r["t_per_unit"], "gwp": r["gwp"],
+            "factor_ids": r["factor_ids"], "mass_t": round(float(r["mass_t"]), 6),
+            "t_co2e": round(float(r["t_co2e"]), 6)})
     used = {fid.strip() for ids_ in sel["factor_ids"].unique() for fid in str(ids_).split("×") if fid.strip()}
     gwp_ids = {f.factor_id for f in calc.factors.values() if f.kind == "gwp100" and f.key in set(sel["gas"])}
     factors = [{"factor_id": f.factor_id, "set": f.set_id, "value": f.value, "unit": f.unit, "tag": f.tag,

@@ -15,7 +15,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from rareeco.errors import FactorNotFoundError, Finding, ReferenceDataError, UnitError
@@ -147,7 +147,7 @@ def parse_factor_set(text: str, set_id: str, file_name: str | None = None, built
     return FactorSet(set_id, meta, factors, digest, builtin)
 
 
-@lru_cache(maxsize=None)
+@cache
 def builtin_set(set_id: str) -> FactorSet:
     if set_id not in BUILTIN_SETS:
         raise FactorNotFoundError(f"no built-in factor set {set_id!r}",

@@ -45,7 +45,7 @@ def monthly_chart(r: Report, width: int = 680, height: int = 250) -> str:
     if not r.by_month:
         return ""
     L = r.L
-    left, right, top, bottom = 62, 12, 34, 30
+    left, right, top, bottom = 62, 12, 42, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     highest = max(max(v["total_t_co2e"], v["total_market_t_co2e"]) for _, _, v in r.by_month)
     step = nice_step(highest)
@@ -65,7 +65,7 @@ def monthly_chart(r: Report, width: int = 680, height: int = 250) -> str:
                    f'stroke="{"#888" if i == 0 else "#ddd"}" stroke-width="{1 if i == 0 else 0.6}"/>')
         out.append(f'<text x="{left - 6}" y="{yy + 3.5:.1f}" text-anchor="end" fill="#444">'
                    f'{escape(_fmt_tick(v))}</text>')
-    out.append(f'<text x="{left - 6}" y="{top - 14}" text-anchor="end" fill="#444">{escape(L["chart_axis"])}</text>')
+    out.append(f'<text x="0" y="{top - 10}" fill="#444">{escape(L["chart_axis"])}</text>')
     # bars
     slot = plot_w / len(r.by_month)
     bar = min(34.0, slot * 0.62)

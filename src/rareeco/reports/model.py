@@ -10,8 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from rareeco.reference.catalogue import activities
-from rareeco.reports.labels import (category_label, gwp_label, labels, lang_code, method_label, method_short,
-                                    tag_label)
+from rareeco.reports.labels import (
+    category_label,
+    gwp_label,
+    labels,
+    lang_code,
+    method_label,
+    method_short,
+    tag_label,
+)
 
 # payload key of each scope column, with its long (row) and short (column) label keys
 SCOPE_COLUMNS: tuple[tuple[str, str, str], ...] = (

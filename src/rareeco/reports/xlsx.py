@@ -162,14 +162,16 @@ def _by_line(ws: Worksheet, r: Report) -> None:
 
 
 def _by_month(ws: Worksheet, r: Report) -> None:
+    skip: list[int] = []
     n = _scope_table(ws, r, 1, [r.L["month"]], [((k,), v) for k, _, v in r.by_month])
     if r.by_site_month:
         n += 1
         _put(ws, n, 1, r.L["sec_site_month"], bold=True)
+        skip.append(n)
         _scope_table(ws, r, n + 1, [r.L["site"], r.L["month"]],
                      [((s, m), v) for s, m, v in r.by_site_month])
     ws.freeze_panes = "B2"
-    _autosize(ws)
+    _autosize(ws, skip_rows=skip)
 
 
 def _by_category(ws: Worksheet, r: Report) -> None:
@@ -247,13 +249,14 @@ def _factors(ws: Worksheet, r: Report) -> None:
             _put(ws, n, 1 + j, f.get(key), FACTOR_FORMAT)
         n += 1
     n += 1
+    legend = n
     _put(ws, n, 1, L["tag_legend"], bold=True)
     for tag, meaning in r.tags:
         n += 1
         _put(ws, n, 1, tag, bold=True)
         _put(ws, n, 2, meaning)
     ws.freeze_panes = "B2"
-    _autosize(ws)
+    _autosize(ws, skip_rows=range(legend, n + 1))
 
 
 def _notes(ws: Worksheet, r: Report) -> None:
