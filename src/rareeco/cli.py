@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
@@ -71,7 +72,7 @@ def print_json(data: Any) -> None:
 def print_findings(findings: list[Finding], limit: int = 50) -> None:
     for f in findings[:limit]:
         style = "red" if f.severity == "blocking" else "yellow"
-        err.print(f"[{style}]{f.severity}[/{style}] {f.line()}", highlight=False, soft_wrap=True)
+        err.print(f"[{style}]{f.severity}[/{style}] {escape(f.line())}", highlight=False, soft_wrap=True)
     if len(findings) > limit:
         err.print(f"… and {len(findings) - limit} more findings (use --json to see all)")
 
@@ -412,10 +413,10 @@ def show_inventory(p: dict[str, Any]) -> None:
         t.add_row(f"total_t_co2e ({m})", f"{o['total_t_co2e']:,.1f}")
     out.print(t)
     for n in p.get("notes", []):
-        out.print(f"[yellow]note[/yellow] {n}", highlight=False)
+        out.print(f"[yellow]note[/yellow] {escape(n)}", highlight=False)
     for u in p.get("unquantified", []):
         out.print(f"[yellow]not quantified[/yellow] {u['activity']}: {u.get('amount', 0):,.1f} {u.get('unit', '')}"
-                  f" — {u['reason']}", highlight=False)
+                  f" — {escape(u['reason'])}", highlight=False)
 
 
 @inventory_app.command("explain")
@@ -437,7 +438,7 @@ def inventory_explain(org: Org, year: Annotated[int, typer.Option()],
     if as_json:
         print_json(ex)
         return
-    out.print(render_text(ex), highlight=False)
+    out.print(render_text(ex), highlight=False, markup=False)
 
 
 # ---------------------------------------------------------------- periods and audit
@@ -544,7 +545,7 @@ def main() -> None:
     try:
         app()
     except RareecoError as exc:
-        err.print(f"[red]error[/red] {exc.line()}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error[/red] {escape(exc.line())}", highlight=False, soft_wrap=True)
         print_findings(exc.findings)
         sys.exit(1)
     except OperationalError as exc:

@@ -100,9 +100,9 @@ def render_text(ex: dict[str, Any]) -> str:
             share = "" if r["share_in_month"] == 1 else f" × {r['share_in_month']:.4f} of the period in {r['month']}"
             gwp = "" if r["gwp"] == 1 else f" × GWP {r['gwp']:g}"
             lines.append(f"    batch {r['batch_id']} {r['file']} row {r['row']} ({r['period']}): "
-                         f"{r['amount_as_imported']} = {r['amount']:,.4g} {r['unit']}{share} × "
+                         f"{r['amount_as_imported']} = {r['amount']:,.6g} {r['unit']}{share} × "
                          f"{r['t_gas_per_unit']:.6g} t {r['gas']}/{r['unit']} [{r['factor_ids']}]{gwp}"
-                         f"{' (' + r['basis'] + ')' if r['basis'] else ''} = {r['t_co2e']:,.3f} t CO2e")
+                         f"{' (' + r['basis'] + '-based)' if r['basis'] else ''} = {r['t_co2e']:,.3f} t CO2e")
     if ex["records_total"] > len(ex["records"]):
         lines.append(f"  … {ex['records_total'] - len(ex['records'])} more record-months (use --json)")
     lines += ["", "factors:"]

@@ -15,7 +15,7 @@ SERIES: tuple[tuple[str, str, str], ...] = (
     ("scope3_t_co2e", "col_scope3", "#cae9a8"),
 )
 MARKET_COLOUR = "#c0392b"
-FONT = "'WenQuanYi Zen Hei', 'DejaVu Sans', sans-serif"
+FONTS = {"zh": "'WenQuanYi Zen Hei', sans-serif", "en": "'DejaVu Sans', 'WenQuanYi Zen Hei', sans-serif"}
 
 
 def nice_step(top: float, ticks: int = 5) -> float:
@@ -55,7 +55,7 @@ def monthly_chart(r: Report, width: int = 680, height: int = 250) -> str:
         return top + plot_h - (v / y_max) * plot_h
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
-           f'font-family="{FONT}" font-size="10" role="img" aria-label="{escape(L["sec_chart"])}">']
+           f'font-family="{FONTS[r.lang]}" font-size="10" role="img" aria-label="{escape(L["sec_chart"])}">']
     # grid and y axis
     ticks = int(round(y_max / step))
     for i in range(ticks + 1):
