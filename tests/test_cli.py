@@ -116,3 +116,10 @@ def test_activities_period_and_audit_commands(db: str, tmp_path: Path) -> None:
     assert "period.lock" in run(db, "audit", "log", "--org", "acme")
     r = run_main(db, "period", "unlock", "acme", "2024-02")
     assert r.returncode == 1 and "needs a comment" in r.stderr
+
+
+def test_cli_reference_in_docs_is_current() -> None:
+    from rareeco.clidoc import render
+
+    doc = Path(__file__).parents[1] / "docs" / "cli.md"
+    assert doc.read_text("utf-8") == render() + "\n", "regenerate: python -m rareeco.clidoc > docs/cli.md"

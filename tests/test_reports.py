@@ -67,6 +67,10 @@ def _row(ws: Any, first: str) -> tuple[Any, ...]:
     return found[0]
 
 
+def _cell(ws: Any, value: Any) -> Any:
+    return next(c for row in ws.iter_rows() for c in row if c.value == value)
+
+
 def _pdf_pages(path: Path) -> list[str]:
     return [p.extract_text() or "" for p in PdfReader(path).pages]
 
@@ -126,7 +130,8 @@ def test_xlsx_summary_holds_the_payload_totals(payload: dict[str, Any], files: d
     assert _row(ws, "la2o3")[1] == 20.0
     cell = next(c for row in ws.iter_rows() for c in row if c.value == payload["total_t_co2e"])
     assert cell.number_format == "#,##0.000"
-    assert ws["A1"].font.b and next(c for c in ws[ws.max_row - 2] if c.value == "Product").font.b
+    assert ws["A1"].font.b and _cell(ws, "Organisation").font.b and _cell(ws, "Item").font.b
+    assert ws.column_dimensions["A"].width >= len("Scope 2 – purchased energy, location-based")
 
 
 def test_xlsx_in_chinese(payload: dict[str, Any], files: dict[str, Path]) -> None:
