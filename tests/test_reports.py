@@ -28,6 +28,7 @@ ganzhou,2025-01-01,2025-01-31,fuel.natural_gas,10,万Nm3,,
 baotou,2025-01-01,2025-01-31,purchased.hcl,50,t,sep,
 baotou,2025-01-01,2025-01-31,production.output,20,t,sep,la2o3
 """.encode()
+pytestmark = pytest.mark.filterwarnings("ignore:HarfBuzz-Subset:DeprecationWarning")
 SHEET_KEYS = ("sheet_summary", "sheet_site", "sheet_line", "sheet_month", "sheet_category", "sheet_activity",
               "sheet_gas", "sheet_factors", "sheet_notes", "sheet_provenance")
 

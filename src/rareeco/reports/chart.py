@@ -59,12 +59,12 @@ def monthly_chart(r: Report, width: int = 680, height: int = 250) -> str:
     # grid and y axis
     ticks = int(round(y_max / step))
     for i in range(ticks + 1):
-        v = i * step
-        yy = y(v)
+        tick = i * step
+        yy = y(tick)
         out.append(f'<line x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}" '
                    f'stroke="{"#888" if i == 0 else "#ddd"}" stroke-width="{1 if i == 0 else 0.6}"/>')
         out.append(f'<text x="{left - 6}" y="{yy + 3.5:.1f}" text-anchor="end" fill="#444">'
-                   f'{escape(_fmt_tick(v))}</text>')
+                   f'{escape(_fmt_tick(tick))}</text>')
     out.append(f'<text x="0" y="{top - 10}" fill="#444">{escape(L["chart_axis"])}</text>')
     # bars
     slot = plot_w / len(r.by_month)
@@ -86,12 +86,13 @@ def monthly_chart(r: Report, width: int = 680, height: int = 250) -> str:
         out.append(f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle" '
                    f'fill="#333">{escape(label)}</text>')
     # legend
-    lx = left
+    lx: float = left
     for _, label_key, colour in SERIES:
-        out.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{colour}"/>')
-        out.append(f'<text x="{lx + 14}" y="15" fill="#333">{escape(L[label_key])}</text>')
+        out.append(f'<rect x="{lx:.1f}" y="6" width="10" height="10" fill="{colour}"/>')
+        out.append(f'<text x="{lx + 14:.1f}" y="15" fill="#333">{escape(L[label_key])}</text>')
         lx += 26 + _text_width(L[label_key])
-    out.append(f'<line x1="{lx}" y1="11" x2="{lx + 14}" y2="11" stroke="{MARKET_COLOUR}" stroke-width="1.6"/>')
-    out.append(f'<text x="{lx + 18}" y="15" fill="#333">{escape(L["col_total_market"])}</text>')
+    out.append(f'<line x1="{lx:.1f}" y1="11" x2="{lx + 14:.1f}" y2="11" stroke="{MARKET_COLOUR}" '
+               f'stroke-width="1.6"/>')
+    out.append(f'<text x="{lx + 18:.1f}" y="15" fill="#333">{escape(L["col_total_market"])}</text>')
     out.append("</svg>")
     return "\n".join(out)

@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+import rareeco
 from rareeco.reports.chart import monthly_chart
 from rareeco.reports.model import SCOPE_COLUMNS, build, sum_rows
 
@@ -56,8 +57,6 @@ def _environment() -> Environment:
 
 def render_html(payload: dict[str, Any], lang: str = "en") -> str:
     """The report of ``payload`` as a self-contained HTML document (what the PDF is made from)."""
-    import rareeco
-
     r = build(payload, lang)
     L = r.L
     scope_cols = [(k, L[short]) for k, _, short in SCOPE_COLUMNS]
@@ -84,7 +83,7 @@ def _fetcher() -> Any:
     except ImportError:  # WeasyPrint < 66: a plain callable
         return _refuse
 
-    class _Offline(URLFetcher):  # type: ignore[misc]
+    class _Offline(URLFetcher):
         def fetch(self, url: str, headers: Any = None) -> Any:
             raise FatalURLFetchingError(f"the report must not load {url!r}: it is rendered offline")
 
