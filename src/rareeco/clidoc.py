@@ -6,7 +6,6 @@ A test regenerates it and compares, so the reference never drifts from the code.
 from __future__ import annotations
 
 import os
-
 from typing import Any
 
 import typer
