@@ -149,3 +149,10 @@ def test_openapi_document(api) -> None:  # type: ignore[no-untyped-def]
     assert spec["info"]["title"] == "rareeco API"
     assert "/api/v1/orgs/{org}/inventory/{year}" in spec["paths"]
     assert "/api/v1/orgs/{org}/imports" in spec["paths"]
+
+
+def test_api_docs_load_nothing_from_the_internet(api) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = api
+    page = client.get("/api/v1/docs").text
+    assert "/api/v1/docs/static/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    assert client.get("/api/v1/docs/static/swagger-ui-bundle.js").status_code == 200

@@ -25,6 +25,7 @@ org_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
 site_app = typer.Typer(help="Sites of an organisation.", no_args_is_help=True)
 line_app = typer.Typer(help="Production lines of a site.", no_args_is_help=True)
 product_app = typer.Typer(help="Products of an organisation.", no_args_is_help=True)
+meter_app = typer.Typer(help="Meters of a site.", no_args_is_help=True)
 factors_app = typer.Typer(help="Reference factor sets: list, show, add.", no_args_is_help=True)
 template_app = typer.Typer(help="Import templates.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Rows rejected by --partial imports.", no_args_is_help=True)
@@ -33,8 +34,8 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 inventory_app = typer.Typer(help="The organisational GHG inventory.", invoke_without_command=True)
 for _name, _sub in (("org", org_app), ("site", site_app), ("line", line_app), ("product", product_app),
-                    ("factors", factors_app), ("template", template_app), ("quarantine", quarantine_app),
-                    ("period", period_app), ("audit", audit_app), ("token", token_app),
+                    ("meter", meter_app), ("factors", factors_app), ("template", template_app),
+                    ("quarantine", quarantine_app), ("period", period_app), ("audit", audit_app), ("token", token_app),
                     ("inventory", inventory_app)):
     app.add_typer(_sub, name=_name)
 
@@ -142,6 +143,19 @@ def line_add(org: str, site: str, line: str, name: Annotated[str | None, typer.O
     with session() as s:
         structure.add_line(s, org, site, line, name, capacity, actor_name(actor))
     out.print(f"line {org}/{site}/{line} added")
+
+
+@meter_app.command("add")
+def meter_add(org: str, site: str, meter: str,
+              carrier: Annotated[str, typer.Option(help="activity id it measures, e.g. electricity.grid")],
+              line: Annotated[str | None, typer.Option(help="line it belongs to")] = None,
+              actor: Actor = None) -> None:
+    """Register a meter (its id goes in the import's meter column)."""
+    from rareeco.ledger import structure
+
+    with session() as s:
+        m = structure.add_meter(s, org, site, meter, carrier, line, actor_name(actor))
+    out.print(f"meter {org}/{meter} added ({m.carrier}, {m.unit})")
 
 
 @product_app.command("add")
@@ -525,6 +539,7 @@ def demo_cmd(serve: Annotated[bool, typer.Option("--serve", help="then serve the
     with session() as s:
         info = load_demo(s, progress=lambda msg: err.print(msg, highlight=False))
     out.print(info["message"], highlight=False)
+    out.print(f"demo API token (demo only): {info['token']}", highlight=False)
     if serve:
         serve_cmd(host, port)
 

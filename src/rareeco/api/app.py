@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
+import swagger_ui_bundle
 from fastapi import Depends, FastAPI, File, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -92,7 +95,7 @@ class Caller(BaseModel):
 def create_app(db_url: str | None = None, engine: Engine | None = None) -> FastAPI:
     eng = engine or make_engine(db_url)
     app = FastAPI(title="rareeco API", version=rareeco.__version__, openapi_url=f"{PREFIX}/openapi.json",
-                  docs_url=f"{PREFIX}/docs", redoc_url=None,
+                  docs_url=None, redoc_url=None,
                   description="Carbon ledger of rare-earth producers: organisations, sites, activity imports, "
                               "findings, GHG inventory results and the audit log.",
                   responses={code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 422)})
@@ -146,6 +149,16 @@ def create_app(db_url: str | None = None, engine: Engine | None = None) -> FastA
     Reader = Annotated[Caller, Depends(org_access(READ))]
     Writer = Annotated[Caller, Depends(org_access(WRITE))]
     Verifier = Annotated[Caller, Depends(org_access(VERIFY))]
+
+    # Swagger UI from the swagger-ui-bundle package: nothing is loaded from a CDN.
+    app.mount(f"{PREFIX}/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+
+    @app.get(f"{PREFIX}/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=f"{PREFIX}/openapi.json", title="rareeco API",
+                                   swagger_js_url=f"{PREFIX}/docs/static/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{PREFIX}/docs/static/swagger-ui.css",
+                                   swagger_favicon_url=f"{PREFIX}/docs/static/favicon-32x32.png")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(lang: str = "en") -> str:

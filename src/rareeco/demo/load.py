@@ -65,6 +65,11 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None) -
     if not session.execute(select(ApiToken).where(ApiToken.token_sha256 == _digest(DEMO_TOKEN))).first():
         session.add(ApiToken(org_id=ORG, name="demo (public)", token_sha256=_digest(DEMO_TOKEN), role="admin",
                       created_at=now()))
+    if imported:   # store the inventories so the pages and API show them at once
+        from rareeco.inventory.service import inventory
+
+        for year in YEARS:
+            inventory(session, ORG, year, actor=ACTOR)
     msg = ("demo organisation 'demo' loaded: " + "; ".join(imported)) if imported else \
         "demo organisation 'demo' already loaded — nothing changed"
     return {"created": created, "imported": imported, "token": DEMO_TOKEN, "message": msg}

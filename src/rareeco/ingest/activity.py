@@ -245,8 +245,7 @@ def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
             col.advisory("volume_assumed_normal", f"{a}: {u!r} taken as normal cubic metres (0 °C, 101.325 kPa)",
                          "unit", fix="write Nm3 if the meter is temperature- and pressure-corrected; "
                          "otherwise correct the volume before import")
-    keys = pd.Series(list(zip(act, s["unit"], strict=True)))
-    factor = keys.map(factor_map).astype("float64").to_numpy()
+    factor = _map_pairs(act, s["unit"], factor_map).astype("float64").to_numpy()
     unit_bad = known.to_numpy() & ~np.isfinite(factor)
     col.rows_fail(unit_bad, "unit_mismatch", "unit", s["unit"],
                   lambda v: f"unit {v!r} does not fit this activity" if v else "unit is empty",
@@ -270,7 +269,7 @@ def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
 
     # line, product
     has_line = (s["line"] != "").to_numpy()
-    line_id = pd.Series(list(zip(s["site"], s["line"], strict=True))).map(ctx.line_ids)
+    line_id = _map_pairs(s["site"], s["line"], ctx.line_ids)
     col.rows_fail(has_line & line_id.isna().to_numpy(), "unknown_line", "line", s["line"],
                   lambda v: f"unknown line {v!r} at this site",
                   f"use a line of the site, or add it: rareeco line add {ctx.org_id} SITE LINE")
@@ -299,6 +298,17 @@ def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
     return Validated(frame, col.bad, col.reasons, col.findings)
 
 
+def _map_pairs(a: pd.Series, b: pd.Series, mapping: dict[tuple[str, str], Any]) -> pd.Series:
+    """``mapping[(a[i], b[i])]`` for every row (NaN where absent), without a million Python tuples.
+
+    Keys are joined with a separator; every ``a`` in ``mapping`` is a catalogue or site id, which never
+    contains it, so a joined file value matches only the pair it came from.
+    """
+    sep = "\x1f"
+    joined = {f"{x}{sep}{y}": v for (x, y), v in mapping.items()}
+    return (a.astype(str) + sep + b.astype(str)).map(joined).reset_index(drop=True)
+
+
 def _constant(message: str) -> Callable[[str], str]:
     return lambda _value: message
 
@@ -325,8 +335,9 @@ def overlaps(frame: pd.DataFrame, existing: pd.DataFrame) -> pd.DataFrame:
     for k in ("line_id", "product_id"):
         both[k] = both[k].fillna(-1).astype("int64")
     both = both.sort_values(keys + ["period_start"])
-    g = both.groupby(keys, sort=False)["period_end"]
-    prev_end = g.transform(lambda x: x.cummax().shift())
+    # latest end of the earlier records of the same group (built-in group ops: no Python call per group)
+    both["_end_so_far"] = both.groupby(keys, sort=False)["period_end"].cummax()
+    prev_end = both.groupby(keys, sort=False)["_end_so_far"].shift()
     flagged = both[(both["period_start"] <= prev_end) & both["is_new"]]
     return flagged
 
