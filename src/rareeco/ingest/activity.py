@@ -14,9 +14,10 @@ import difflib
 import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -474,43 +475,66 @@ RECORD_COLUMNS = ("org_id", "batch_id", "row_no", "site_id", "line_id", "product
                   "evidence", "note")
 
 
-def _record_frame(org_id: str, batch_id: int, frame: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame({
-        "org_id": org_id, "batch_id": batch_id, "row_no": frame["row_no"].astype("int64"),
-        "site_id": frame["site_id"].astype("int64"), "line_id": frame["line_id"].astype("Int64"),
-        "product_id": frame["product_id"].astype("Int64"), "meter": frame["meter"].replace("", None),
-        "activity": frame["activity"], "period_start": frame["period_start"].dt.date,
-        "period_end": frame["period_end"].dt.date, "amount": frame["amount"].astype("float64"),
-        "unit": frame["unit"], "amount_raw": frame["amount_raw"], "unit_raw": frame["unit_raw"],
-        "supplier": frame["supplier"].replace("", None), "evidence": frame["evidence"].replace("", None),
-        "note": frame["note"].replace("", None)})
-    return out
+def _record_columns(org_id: str, batch_id: int, frame: pd.DataFrame) -> list[Iterable[Any]]:
+    """One sequence of plain Python values (None for NULL) per column of RECORD_COLUMNS.
+
+    Column-wise conversion (``tolist``) instead of a frame of objects walked row by row: the drivers
+    get ready-made values and a million rows cost a second, not several.
+    """
+    n = len(frame)
+
+    def ints(c: str) -> list[Any]:
+        v = frame[c].to_numpy(dtype="float64", na_value=np.nan)
+        out = np.full(n, None, dtype=object)
+        ok = ~np.isnan(v)
+        out[ok] = v[ok].astype(np.int64)     # object array of Python ints
+        return out.tolist()                  # type: ignore[no-any-return]
+
+    def text(c: str, empty_is_null: bool = False) -> list[Any]:
+        v = frame[c].to_numpy(dtype=object)
+        if empty_is_null:
+            v[v == ""] = None
+        return v.tolist()                    # type: ignore[no-any-return]
+
+    def day(c: str) -> list[str]:
+        return np.datetime_as_string(frame[c].to_numpy().astype("datetime64[D]"), unit="D").tolist()
+
+    return [repeat(org_id, n), repeat(batch_id, n), frame["row_no"].to_numpy(dtype=np.int64).tolist(),
+            frame["site_id"].to_numpy(dtype="float64").astype(np.int64).tolist(), ints("line_id"),
+            ints("product_id"), text("meter", True), text("activity"), day("period_start"), day("period_end"),
+            frame["amount"].to_numpy(dtype="float64").tolist(), text("unit"), text("amount_raw"),
+            text("unit_raw"), text("supplier", True), text("evidence", True), text("note", True)]
+
+
+SQLITE_IMPORT_CACHE_KIB = 256 * 1024   # page cache while inserting: keeps the growing indexes in memory
 
 
 def _store_records(session: Session, org_id: str, batch_id: int, frame: pd.DataFrame) -> None:
     """Bulk insert: COPY on PostgreSQL, executemany on SQLite — same transaction as the batch row."""
     if frame.empty:
         return
-    rec = _record_frame(org_id, batch_id, frame)
+    rows = zip(*_record_columns(org_id, batch_id, frame), strict=False)
     conn = session.connection()
     dbapi = conn.connection.driver_connection
+    columns = ", ".join(RECORD_COLUMNS)
     if conn.dialect.name == "postgresql":
-        buf = io.StringIO()
-        rec.to_csv(buf, index=False, header=False, na_rep="\\N")
-        buf.seek(0)
+        # text COPY: the server parses each value for its column type (dates as YYYY-MM-DD)
         with dbapi.cursor() as cur, cur.copy(  # type: ignore[union-attr]
-                f"COPY activity_records ({', '.join(RECORD_COLUMNS)}) FROM STDIN "
-                "WITH (FORMAT csv, NULL '\\N')") as copy:
-            while chunk := buf.read(1 << 20):
-                copy.write(chunk)
+                f"COPY activity_records ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
     else:
-        obj = rec.astype(object).where(rec.notna(), None)
-        obj["period_start"] = [d.isoformat() for d in rec["period_start"]]
-        obj["period_end"] = [d.isoformat() for d in rec["period_end"]]
         cur = dbapi.cursor()  # type: ignore[union-attr]
-        cur.executemany(f"INSERT INTO activity_records ({', '.join(RECORD_COLUMNS)}) VALUES "
-                        f"({', '.join('?' * len(RECORD_COLUMNS))})", obj.itertuples(index=False, name=None))
-        cur.close()
+        try:
+            cache = cur.execute("PRAGMA cache_size").fetchone()[0]
+            cur.execute(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
+            try:
+                cur.executemany(f"INSERT INTO activity_records ({columns}) VALUES "
+                                f"({', '.join('?' * len(RECORD_COLUMNS))})", rows)
+            finally:
+                cur.execute(f"PRAGMA cache_size = {int(cache)}")
+        finally:
+            cur.close()
 
 
 def import_file(session: Session, org_id: str, path: Path, **kw: Any) -> ImportResult:

@@ -19,44 +19,14 @@ __all__ = ["inventory_pdf", "inventory_xlsx"]
 
 
 def inventory_xlsx(payload: dict[str, Any], path: Path, lang: str = "en") -> Path:
-    """Write the inventory workbook (summary, breakdowns, factors, notes, provenance).
-
-    Parameters
-    ----------
-    payload
-        An inventory payload as returned by :func:`rareeco.inventory.service.inventory`.
-    path
-        The ``.xlsx`` file to write (overwritten).
-    lang
-        ``"en"`` or ``"zh"``; any value starting with ``zh`` gives Chinese.
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    from rareeco.reports.xlsx import write_workbook
+    """Write the inventory workbook; see :func:`rareeco.reports.xlsx.write_workbook`."""
+    from rareeco.reports.xlsx import write_workbook  # imported late: openpyxl only when needed
 
     return write_workbook(payload, Path(path), lang)
 
 
 def inventory_pdf(payload: dict[str, Any], path: Path, lang: str = "en") -> Path:
-    """Write the inventory report as an A4 PDF (WeasyPrint; nothing is loaded from the internet).
-
-    Parameters
-    ----------
-    payload
-        An inventory payload as returned by :func:`rareeco.inventory.service.inventory`.
-    path
-        The ``.pdf`` file to write (overwritten).
-    lang
-        ``"en"`` or ``"zh"``; any value starting with ``zh`` gives Chinese.
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    from rareeco.reports.pdf import write_pdf
+    """Write the inventory report as an A4 PDF; see :func:`rareeco.reports.pdf.write_pdf`."""
+    from rareeco.reports.pdf import write_pdf  # imported late: WeasyPrint takes a second to import
 
     return write_pdf(payload, Path(path), lang)
