@@ -187,24 +187,26 @@ def activities_cmd(lang: Annotated[str, typer.Option(help="en or zh")] = "en",
     out.print(t)
 
 
+def _factor_sets(org: str | None) -> list[Any]:
+    """The organisation's own factor sets (latest versions), then the built-in ones."""
+    from rareeco.reference import builtin_sets
+
+    if not org:
+        return builtin_sets()
+    from rareeco.inventory.service import user_set
+    from rareeco.reference.usersets import set_ids
+
+    with session() as s:
+        return [user_set(s, org, i) for i in set_ids(s, org)] + builtin_sets()
+
+
 @factors_app.command("list")
 def factors_list(org: Annotated[str | None, typer.Option("--org", help="include this organisation's sets")] = None,
                  kind: Annotated[str | None, typer.Option(help="only this kind, e.g. grid_co2")] = None,
                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every factor with its value, unit, verification tag and source."""
-    from rareeco.reference import builtin_sets
 
-    sets = builtin_sets()
-    if org:
-        from rareeco.inventory.service import user_set
-        from rareeco.ledger.models import FactorSetRecord
-
-        with session() as s:
-            from sqlalchemy import select
-
-            ids = sorted({r.set_id for r in s.execute(select(FactorSetRecord)
-                                                      .where(FactorSetRecord.org_id == org)).scalars()})
-            sets = [user_set(s, org, i) for i in ids] + sets
+    sets = _factor_sets(org)
     rows = [f for st in sets for f in st.factors if kind is None or f.kind == kind]
     if as_json:
         print_json([{**f.__dict__, "valid_from": f.valid_from, "valid_to": f.valid_to} for f in rows])
@@ -219,18 +221,9 @@ def factors_list(org: Annotated[str | None, typer.Option("--org", help="include 
 @factors_app.command("show")
 def factors_show(factor_id: str, org: Annotated[str | None, typer.Option("--org")] = None) -> None:
     """One factor, whole, with its source and set."""
-    from rareeco.reference import TAGS, builtin_sets
+    from rareeco.reference import TAGS
 
-    sets = builtin_sets()
-    if org:
-        from sqlalchemy import select
-
-        from rareeco.inventory.service import user_set
-        from rareeco.ledger.models import FactorSetRecord
-
-        with session() as s:
-            ids = {r.set_id for r in s.execute(select(FactorSetRecord).where(FactorSetRecord.org_id == org)).scalars()}
-            sets = [user_set(s, org, i) for i in sorted(ids)] + sets
+    sets = _factor_sets(org)
     for st in sets:
         for f in st.factors:
             if f.factor_id == factor_id:

@@ -52,3 +52,9 @@ def chosen_sets(session: Session, org_id: str, year: int) -> list[str]:
         if rec is not None:
             return list(rec.set_ids)
     return []
+
+
+def set_ids(session: Session, org_id: str) -> list[str]:
+    """Ids of the factor sets an organisation added."""
+    rows = session.execute(select(FactorSetRecord.set_id).where(FactorSetRecord.org_id == org_id)).scalars()
+    return sorted(set(rows))
