@@ -528,25 +528,31 @@ def demo_cmd(serve: Annotated[bool, typer.Option("--serve", help="then serve the
              host: str = "127.0.0.1", port: int = 8000) -> None:
     """Load the demo organisation 'demo' (idempotent), and optionally serve it."""
     from rareeco.demo.load import load_demo
+    from rareeco.ledger.accounts import DEMO_PASSWORD
 
     with session() as s:
         info = load_demo(s, progress=lambda msg: err.print(msg, highlight=False))
     out.print(info["message"], highlight=False)
     out.print(f"demo API token (demo only): {info['token']}", highlight=False)
     if serve:
-        serve_cmd(host, port)
+        out.print(f"sign in at http://{host}:{port}/ as demo / {DEMO_PASSWORD} (demo mode only)", highlight=False)
+        _serve(host, port, demo_mode=True)
 
 
 @app.command("serve")
 def serve_cmd(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the HTTP API (/api/v1, OpenAPI at /api/v1/openapi.json)."""
+    _serve(host, port, demo_mode=False)
+
+
+def _serve(host: str, port: int, demo_mode: bool) -> None:
     import uvicorn
 
     from rareeco.api.app import create_app
 
-    engine()  # migrate before serving
+    eng = engine()  # migrate before serving
     out.print(f"rareeco serving on http://{host}:{port}/  (API /api/v1, docs /api/v1/docs)")
-    uvicorn.run(create_app(_state["db"]), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(engine=eng, demo_mode=demo_mode), host=host, port=port, log_level="warning")
 
 
 def main() -> None:

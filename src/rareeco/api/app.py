@@ -92,7 +92,7 @@ class Caller(BaseModel):
     name: str
 
 
-def create_app(db_url: str | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(db_url: str | None = None, engine: Engine | None = None, demo_mode: bool | None = None) -> FastAPI:
     eng = engine or make_engine(db_url)
     app = FastAPI(title="rareeco API", version=rareeco.__version__, openapi_url=f"{PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None,
@@ -159,12 +159,6 @@ def create_app(db_url: str | None = None, engine: Engine | None = None) -> FastA
                                    swagger_js_url=f"{PREFIX}/docs/static/swagger-ui-bundle.js",
                                    swagger_css_url=f"{PREFIX}/docs/static/swagger-ui.css",
                                    swagger_favicon_url=f"{PREFIX}/docs/static/favicon-32x32.png")
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(lang: str = "en") -> str:
-        from rareeco.web import home_page
-
-        return home_page(app.state.engine, lang)
 
     @app.get(f"{PREFIX}/health", tags=["meta"])
     def health() -> dict[str, str]:
@@ -270,4 +264,8 @@ def create_app(db_url: str | None = None, engine: Engine | None = None) -> FastA
     def audit_verify(org: str, _who: Reader, s: Db) -> dict[str, Any]:
         return audit.verify(s).to_dict()
 
+    from rareeco import settings
+    from rareeco.web.app import mount
+
+    mount(app, eng, demo_mode if demo_mode is not None else settings.get("RAREECO_DEMO") == "1")
     return app
