@@ -32,10 +32,12 @@ quarantine_app = typer.Typer(help="Rows rejected by --partial imports.", no_args
 period_app = typer.Typer(help="Verification periods: lock and unlock.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="Web users and their roles.", no_args_is_help=True)
 inventory_app = typer.Typer(help="The organisational GHG inventory.", invoke_without_command=True)
 for _name, _sub in (("org", org_app), ("site", site_app), ("line", line_app), ("product", product_app),
                     ("meter", meter_app), ("factors", factors_app), ("template", template_app),
                     ("quarantine", quarantine_app), ("period", period_app), ("audit", audit_app), ("token", token_app),
+                    ("user", user_app),
                     ("inventory", inventory_app)):
     app.add_typer(_sub, name=_name)
 
@@ -519,6 +521,49 @@ def token_create(org: str, name: str, role: Annotated[str, typer.Option()] = "st
     with session() as s:
         tok = tokens.create(s, org, name, role, actor_name(actor))
     out.print(tok)
+
+
+def _password(prompt: str) -> str:
+    """A password from standard input when piped (scripts), else asked twice without echo."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("add")
+def user_add(username: str, org: Annotated[str, typer.Option("--org", help="organisation to join")],
+             role: Annotated[str, typer.Option(help="admin, steward, verifier or viewer")] = "viewer",
+             name: Annotated[str | None, typer.Option(help="display name")] = None,
+             lang: Annotated[str, typer.Option(help="en or zh")] = "en", actor: Actor = None) -> None:
+    """Add a web user (password asked, or read from standard input) with a role in an organisation."""
+    from rareeco.ledger import accounts
+
+    password = _password("password")
+    with session() as s:
+        accounts.create_user(s, username, password, name, lang, actor_name(actor))
+        accounts.grant(s, username, org, role, actor_name(actor))
+    out.print(f"user {username} added: {role} of {org}")
+
+
+@user_app.command("grant")
+def user_grant(username: str, org: str, role: str, actor: Actor = None) -> None:
+    """Give a user a role in (another) organisation."""
+    from rareeco.ledger import accounts
+
+    with session() as s:
+        accounts.grant(s, username, org, role, actor_name(actor))
+    out.print(f"{username} is {role} of {org}")
+
+
+@user_app.command("passwd")
+def user_passwd(username: str, actor: Actor = None) -> None:
+    """Set a user's password (asked, or read from standard input)."""
+    from rareeco.ledger import accounts
+
+    password = _password("new password")
+    with session() as s:
+        accounts.set_password(s, username, password, actor_name(actor))
+    out.print(f"password of {username} changed")
 
 
 # ---------------------------------------------------------------- demo and server

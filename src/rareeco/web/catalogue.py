@@ -23,7 +23,7 @@ def template_messages() -> set[str]:
     for item in folder.iterdir():
         if item.name.endswith(".html"):
             with item.open("rb") as f:
-                for _line, _func, message, _comments in babel_extract(f, ("_", "gettext", "ngettext"), [],
+                for _line, _func, message, _comments in babel_extract(f, ("_", "gettext", "ngettext"), [],  # type: ignore[arg-type]
                                                                       {"extensions": "jinja2.ext.i18n"}):
                     if isinstance(message, str):
                         out.add(message)

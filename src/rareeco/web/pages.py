@@ -18,7 +18,7 @@ def data_years(session: Session, org_id: str) -> list[int]:
     """Calendar years touched by the organisation's active batches, newest first."""
     lo, hi = session.execute(select(func.min(ImportBatch.period_start), func.max(ImportBatch.period_end))
                              .where(ImportBatch.org_id == org_id, ImportBatch.status == "active")).one()
-    if lo is None:
+    if lo is None or hi is None:
         return [date.today().year]
     return list(range(hi.year, lo.year - 1, -1))
 
