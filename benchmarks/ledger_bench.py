@@ -96,8 +96,9 @@ def generate(path: Path, meters: int, days: int, seed: int = 20240601) -> int:
             act = np.array([a for a, _ in ACTIVITIES], dtype=object)[rep(kind, days)]
             unit = np.array([u for _, u in ACTIVITIES], dtype=object)[rep(kind, days)]
             d = np.tile(day_text, ms.size)
-            frame = pd.DataFrame({"site": site, "line": line, "meter": meter, "period_start": d, "period_end": d,
-                                  "activity": act, "amount": np.round(amount, 3), "unit": unit})
+            frame = pd.DataFrame({"site": site, "line": line, "meter": meter, "period_start": d,
+                                  "period_end": d, "activity": act, "amount": np.round(amount, 3),
+                                  "unit": unit})
             frame.to_csv(f, header=False, index=False, float_format="%.3f", lineterminator="\n")
             n += len(frame)
     return n
@@ -152,8 +153,8 @@ def floor_pandas(csv: Path, factors: pd.DataFrame) -> pd.DataFrame:
     ym = df["period_start"].str.slice(0, 7)
     df["year"] = ym.str.slice(0, 4).astype("int64")
     df["month"] = ym
-    df = df.merge(factors[["site", "activity", "year", "t_co2e_per_file_unit"]], on=["site", "activity", "year"],
-                  how="left", validate="many_to_one")
+    keys = ["site", "activity", "year"]
+    df = df.merge(factors[[*keys, "t_co2e_per_file_unit"]], on=keys, how="left", validate="many_to_one")
     if df["t_co2e_per_file_unit"].isna().any():
         raise SystemExit("floor: a row without factor")
     df["t_co2e"] = df["amount"] * df["t_co2e_per_file_unit"]
@@ -167,10 +168,11 @@ def floor_duckdb(csv: Path, factors: pd.DataFrame) -> pd.DataFrame:
     con = duckdb.connect()
     con.register("factors", factors)
     out = con.execute(f"""
-        SELECT r.site, strftime(r.period_start, '%Y-%m') AS month, sum(r.amount * f.t_co2e_per_file_unit) AS t_co2e
-        FROM read_csv('{csv}', header=true, columns={{'site': 'VARCHAR', 'line': 'VARCHAR', 'meter': 'VARCHAR',
-             'period_start': 'DATE', 'period_end': 'DATE', 'activity': 'VARCHAR', 'amount': 'DOUBLE',
-             'unit': 'VARCHAR'}}) r
+        SELECT r.site, strftime(r.period_start, '%Y-%m') AS month,
+               sum(r.amount * f.t_co2e_per_file_unit) AS t_co2e
+        FROM read_csv('{csv}', header=true, columns={{'site': 'VARCHAR', 'line': 'VARCHAR',
+             'meter': 'VARCHAR', 'period_start': 'DATE', 'period_end': 'DATE', 'activity': 'VARCHAR',
+             'amount': 'DOUBLE', 'unit': 'VARCHAR'}}) r
         JOIN factors f ON f.site = r.site AND f.activity = r.activity AND f.year = year(r.period_start)
         GROUP BY ALL ORDER BY ALL""").df()
     con.close()
@@ -227,12 +229,14 @@ def compare(label: str, got: pd.DataFrame, ref: pd.DataFrame, report: Report) ->
     """Largest relative difference of t CO2e by site and month; records a problem above REL_TOL."""
     m = ref.merge(got, on=["site", "month"], how="outer", suffixes=("_ref", "_got"), indicator=True)
     if (m["_merge"] != "both").any():
-        report.problems.append(f"{label}: site-months differ: {m[m['_merge'] != 'both'].head().to_dict('records')}")
+        odd = m[m["_merge"] != "both"].head().to_dict("records")
+        report.problems.append(f"{label}: site-months differ: {odd}")
         return float("inf")
     rel = (m["t_co2e_got"] - m["t_co2e_ref"]).abs() / m["t_co2e_ref"].abs().clip(lower=1e-12)
     worst = float(rel.max())
     if worst > REL_TOL:
-        report.problems.append(f"{label}: by site and month differs from the pandas floor by {worst:.3g} relative")
+        report.problems.append(f"{label}: by site and month differs from the pandas floor by {worst:.3g} "
+                               "relative")
     return worst
 
 
@@ -303,7 +307,8 @@ def run_db(kind: str, csv: Path, n_rows: int, years: list[int], ref: pd.DataFram
             if result.rows_stored != n_rows:
                 report.problems.append(f"{kind}: stored {result.rows_stored} of {n_rows} rows")
             report.rows.append(Row(f"{kind}: import", t_import, n_rows, "pandas"))
-            for a, b, label in (("read", "validate", "parse CSV"), ("validate", "store", "validate + overlap check"),
+            for a, b, label in (("read", "validate", "parse CSV"),
+                                ("validate", "store", "validate + overlap check"),
                                 ("store", "done", "insert records"), ("done", "committed", "commit")):
                 if a in stages and b in stages:
                     report.rows.append(Row(f"{kind}:   import — {label}", stages[b] - stages[a]))
@@ -315,7 +320,8 @@ def run_db(kind: str, csv: Path, n_rows: int, years: list[int], ref: pd.DataFram
                     with session_scope(engine) as s:
                         return inventory(s, ORG, y, METHOD, GWP, actor="bench")
 
-                with profiled(args.profile and year == years[0], args.profile_dir, f"{kind}-inventory-{year}"):
+                first = args.profile and year == years[0]
+                with profiled(first, args.profile_dir, f"{kind}-inventory-{year}"):
                     dt, payloads[year] = timed(do_inventory)
                 t_inv += dt
                 recs = payloads[year]["provenance"]["records"]
@@ -329,7 +335,8 @@ def run_db(kind: str, csv: Path, n_rows: int, years: list[int], ref: pd.DataFram
 
                 dt, _ = timed(do_compute)
                 t_compute += dt
-            report.rows.append(Row(f"{kind}: compute only ({METHOD}), all years", t_compute, n_rows, "pandas"))
+            report.rows.append(Row(f"{kind}: compute only ({METHOD}), all years", t_compute, n_rows,
+                                   "pandas"))
             report.rows.append(Row(f"{kind}: import + inventory", t_import + t_inv, n_rows, "pandas",
                                    note="headline"))
             worst = compare(kind, rareeco_site_month(payloads), ref, report)
@@ -338,8 +345,9 @@ def run_db(kind: str, csv: Path, n_rows: int, years: list[int], ref: pd.DataFram
             rel = abs(total - ref_total) / abs(ref_total)
             if rel > REL_TOL:
                 report.problems.append(f"{kind}: total {total} vs floor {ref_total} ({rel:.3g} relative)")
-            print(f"  {kind}: total {total:,.3f} t CO2e vs floor {ref_total:,.3f} (rel. {rel:.1e}); by site-month "
-                  f"worst rel. {worst:.1e}; peak RSS so far {peak_rss_mb():,.0f} MB", flush=True)
+            print(f"  {kind}: total {total:,.3f} t CO2e vs floor {ref_total:,.3f} (rel. {rel:.1e}); "
+                  f"by site-month worst rel. {worst:.1e}; peak RSS so far {peak_rss_mb():,.0f} MB",
+                  flush=True)
         finally:
             engine.dispose()
         return version
@@ -371,14 +379,14 @@ def machine(versions: list[str]) -> str:
 
 
 def table(report: Report) -> str:
-    out = [f"{'step':<48} {'seconds':>9} {'rows/s':>11} {'× pandas':>9} {'× DuckDB':>9}"]
+    out = [f"{'step':<52} {'seconds':>9} {'rows/s':>11} {'× pandas':>9} {'× DuckDB':>9}"]
     for r in report.rows:
         rate = f"{r.rows / r.seconds:,.0f}" if r.rows and r.seconds else ""
         ratio_p = ratio_d = ""
         if r.floor:
             ratio_p = f"{r.seconds / report.floors['pandas']:.1f}"
             ratio_d = f"{r.seconds / report.floors['duckdb']:.1f}"
-        out.append(f"{r.what:<48} {r.seconds:>9.2f} {rate:>11} {ratio_p:>9} {ratio_d:>9}")
+        out.append(f"{r.what:<52} {r.seconds:>9.2f} {rate:>11} {ratio_p:>9} {ratio_d:>9}")
     return "\n".join(out)
 
 
@@ -386,8 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=1_000_000, help="rows to generate (default 1,000,000)")
-    p.add_argument("--days", type=int, default=1000, help="daily readings per meter (default 1000: 2022-01-01 "
-                   "to 2024-09-26); meters = rows ÷ days")
+    p.add_argument("--days", type=int, default=1000,
+                   help="daily readings per meter (default 1000: 2022-01-01 to 2024-09-26); "
+                        "meters = rows ÷ days")
     p.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     p.add_argument("--pg-url", default=os.environ.get("RAREECO_BENCH_PG_URL", DEFAULT_PG),
                    help="PostgreSQL admin database URL (a database is created there and dropped)")
@@ -405,13 +414,15 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     try:
         dt, n_rows = timed(lambda: generate(csv, meters, days))
-        print(f"generated {n_rows:,} rows ({meters:,} meters × {days:,} days, {csv.stat().st_size / 1e6:,.0f} MB) "
+        size_mb = csv.stat().st_size / 1e6
+        print(f"generated {n_rows:,} rows ({meters:,} meters × {days:,} days, {size_mb:,.0f} MB) "
               f"in {dt:.1f} s; years {years}", flush=True)
         factors = factor_frame(years)
 
         report.floors["pandas"], ref = timed(lambda: floor_pandas(csv, factors))
         report.floors["duckdb"], duck = timed(lambda: floor_duckdb(csv, factors))
-        report.rows.append(Row("floor: pandas (read, convert, ×factor, group)", report.floors["pandas"], n_rows))
+        report.rows.append(Row("floor: pandas (read, convert, ×factor, group)", report.floors["pandas"],
+                               n_rows))
         report.rows.append(Row("floor: DuckDB (same, SQL on the CSV)", report.floors["duckdb"], n_rows))
         compare("duckdb floor", duck, ref, report)
         del duck

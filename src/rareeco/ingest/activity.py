@@ -14,16 +14,18 @@ import difflib
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import repeat
 from pathlib import Path
+from tokenize import TokenError
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import String, insert, select
 from sqlalchemy.orm import Session
 
 from rareeco.errors import DuplicateImportError, Finding, NotFoundError, ValidationFailed
@@ -165,6 +167,7 @@ class _Collector:
 
 
 _THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
+_POWER_OF_NUMBER = re.compile(r"[\d.)]\s*(\*\*|\^)")
 
 
 def _parse_amount(s: pd.Series) -> pd.Series:
@@ -180,7 +183,8 @@ def _parse_dates(s: pd.Series) -> pd.Series:
     norm = uniq.str.strip().str.replace(r"[/.]", "-", regex=True).str.slice(0, 10)
     ok = norm.str.match(r"^\d{4}-\d{1,2}-\d{1,2}$")
     parsed = pd.to_datetime(norm.where(ok), format="%Y-%m-%d", errors="coerce")
-    return s.map(dict(zip(uniq, parsed, strict=True)))
+    # astype: an empty column maps to strings, not dates
+    return s.map(dict(zip(uniq, parsed, strict=True))).astype(parsed.dtype)
 
 
 def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
@@ -196,6 +200,13 @@ def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
                 "get a template with: rareeco template activity --xlsx FILE",
             findings=[Finding("missing_column", f"missing column {c!r}", "blocking", file_name, 1, c, None,
                               "add the column to the header row") for c in missing])
+    twice = sorted({c for c in df.columns if c in COLUMNS and list(df.columns).count(c) > 1})
+    if twice:   # e.g. "Site" and "site": the same column once names are normalised (unused ones may repeat)
+        raise ValidationFailed(
+            f"{file_name}: column(s) {', '.join(map(repr, twice))} appear more than once in the header",
+            fix="keep one column of each name (names are compared without case and surrounding spaces)",
+            findings=[Finding("duplicate_column", f"column {c!r} appears more than once", "blocking", file_name, 1,
+                              c, None, "delete or rename the extra column") for c in twice])
     extra = [c for c in df.columns if c not in COLUMNS]
     if extra:
         col.advisory("unknown_column", f"column(s) {', '.join(map(repr, extra))} are not used and were ignored",
@@ -205,6 +216,22 @@ def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
             df[c] = ""
     s = {c: df[c].astype(str).str.strip() for c in COLUMNS}
     cat = activities()
+
+    # cells the database would refuse in the middle of the insert (PostgreSQL: NUL in text, text
+    # longer than its VARCHAR column) are findings here, before anything is stored
+    for c in COLUMNS:
+        nul = s[c].str.contains("\x00", regex=False).to_numpy(dtype=bool)
+        if nul.any():
+            col.rows_fail(nul, "nul_character", c, None, _constant("contains a NUL (0x00) character"),
+                          "remove the control character; re-export the file as CSV UTF-8")
+            s[c] = s[c].str.replace("\x00", "", regex=False)   # keeps messages and findings storable
+    for c, stored in (("meter", "meter"), ("supplier", "supplier"), ("evidence", "evidence"),
+                      ("amount", "amount_raw"), ("unit", "unit_raw")):
+        kind = ActivityRecord.__table__.c[stored].type
+        assert isinstance(kind, String) and kind.length is not None
+        limit = kind.length
+        col.rows_fail((s[c].str.len() > limit).to_numpy(dtype=bool), "value_too_long", c, None,
+                      _constant(f"longer than {limit} characters"), f"shorten it to at most {limit} characters")
 
     # site
     site_id = s["site"].map(ctx.site_ids)
@@ -236,18 +263,24 @@ def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
     factor_map: dict[tuple[str, str], float] = {}
     unit_fix: dict[tuple[str, str], str] = {}
     for a, u, c in pairs.itertuples(index=False):
+        if _POWER_OF_NUMBER.search(u):   # "9**9**9 kWh": pint would spend minutes on the integer
+            unit_fix[(a, u)] = f"unknown unit {u!r}"
+            continue
         try:
             factor_map[(a, u)] = conversion_factor(u, c) if u else float("nan")
             if not u:
                 unit_fix[(a, u)] = "unit is empty"
         except UnitError as exc:
             unit_fix[(a, u)] = exc.message
+        except (ArithmeticError, TokenError):   # pint's parser on arbitrary text: '(', '2024/02/29'
+            unit_fix[(a, u)] = f"unknown unit {u!r}"
         if u.lower() in ("m3", "m³", "立方米", "万立方米") and c == "Nm3":
             col.advisory("volume_assumed_normal", f"{a}: {u!r} taken as normal cubic metres (0 °C, 101.325 kPa)",
                          "unit", fix="write Nm3 if the meter is temperature- and pressure-corrected; "
                          "otherwise correct the volume before import")
     factor = _map_pairs(act, s["unit"], factor_map).astype("float64").to_numpy()
-    unit_bad = known.to_numpy() & ~np.isfinite(factor)
+    # a unit such as "-1 kWh" or "0 kWh" parses, but would turn the sign or zero the amount
+    unit_bad = known.to_numpy() & ~(np.isfinite(factor) & (factor > 0))
     col.rows_fail(unit_bad, "unit_mismatch", "unit", s["unit"],
                   lambda v: f"unit {v!r} does not fit this activity" if v else "unit is empty",
                   "give the unit of the activity's kind — see its canonical unit in: rareeco activities")
@@ -487,14 +520,14 @@ def _record_columns(org_id: str, batch_id: int, frame: pd.DataFrame) -> list[Ite
         v = frame[c].to_numpy(dtype="float64", na_value=np.nan)
         out = np.full(n, None, dtype=object)
         ok = ~np.isnan(v)
-        out[ok] = v[ok].astype(np.int64)     # object array of Python ints
-        return out.tolist()                  # type: ignore[no-any-return]
+        out[ok] = v[ok].astype(np.int64)
+        return out.tolist()                  # object array of Python ints
 
     def text(c: str, empty_is_null: bool = False) -> list[Any]:
         v = frame[c].to_numpy(dtype=object)
         if empty_is_null:
             v[v == ""] = None
-        return v.tolist()                    # type: ignore[no-any-return]
+        return v.tolist()
 
     def day(c: str) -> list[str]:
         return np.datetime_as_string(frame[c].to_numpy().astype("datetime64[D]"), unit="D").tolist()

@@ -205,19 +205,17 @@ SCOPE_KEYS = ("scope1_t_co2e", "scope2_location_t_co2e", "scope2_market_t_co2e",
 
 def _scope_totals(lines: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
     """Columns scope1, scope2 location/market, scope3, total (location) and total_market, grouped ``by``."""
-    key = np.where(lines["scope"] == 1, "scope1_t_co2e",
-                   np.where(lines["scope"] == 3, "scope3_t_co2e",
-                            np.where(lines["basis"] == "market", "scope2_market_t_co2e",
-                                     "scope2_location_t_co2e")))
-    df = lines.assign(_k=key)
+    # position in SCOPE_KEYS as a small integer key: grouping on it needs no string column per line
+    code = np.where(lines["scope"] == 1, 0,
+                    np.where(lines["scope"] == 3, 3, np.where(lines["basis"] == "market", 2, 1)))
+    k = pd.Series(code, index=lines.index, name="_k")
+    scopes = range(len(SCOPE_KEYS))
     if by:
-        t = df.pivot_table(index=by, columns="_k", values="t_co2e", aggfunc="sum", fill_value=0.0)
+        t = (lines["t_co2e"].groupby([lines[b] for b in by] + [k]).sum()
+             .unstack("_k", fill_value=0).reindex(columns=scopes, fill_value=0.0))
     else:
-        t = df.groupby("_k")["t_co2e"].sum().to_frame().T
-    for k in SCOPE_KEYS:
-        if k not in t.columns:
-            t[k] = 0.0
-    t = t[list(SCOPE_KEYS)]
+        t = lines["t_co2e"].groupby(k).sum().reindex(scopes, fill_value=0.0).to_frame().T
+    t.columns = list(SCOPE_KEYS)
     t["total_t_co2e"] = t["scope1_t_co2e"] + t["scope2_location_t_co2e"] + t["scope3_t_co2e"]
     t["total_market_t_co2e"] = t["scope1_t_co2e"] + t["scope2_market_t_co2e"] + t["scope3_t_co2e"]
     return t
@@ -239,7 +237,7 @@ def summarise(calc: Calculation, year: int, sites: dict[int, SiteInfo], line_cod
     site_code = {k: s.code for k, s in sites.items()}
     lines = lines.assign(site=lines["site_id"].map(site_code),
                          line=lines["line_id"].map(line_codes).fillna("(site)"),
-                         month_key=[f"{year}-{m:02d}" for m in lines["month"]])
+                         month_key=lines["month"].map({m: f"{year}-{m:02d}" for m in range(1, 13)}))
     out: dict[str, Any] = {k: round(float(totals[k]), 6) for k in (*SCOPE_KEYS, "total_t_co2e",
                                                                      "total_market_t_co2e")}
     if len(lines):
