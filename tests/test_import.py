@@ -162,3 +162,27 @@ def test_volume_without_normal_conditions_is_advisory(engine: Engine) -> None:
     make_org(engine)
     r = imp(engine, HEADER + "baotou,2024-01-01,2024-01-31,fuel.natural_gas,1000,m3,,\n")
     assert [f.code for f in r.findings] == ["volume_assumed_normal"]
+
+
+def test_the_database_allows_one_active_batch_per_file(engine: Engine) -> None:
+    """Two imports racing past the duplicate check: the unique index lets only one land."""
+    from sqlalchemy.exc import IntegrityError
+
+    make_org(engine)
+    first = imp(engine, GOOD)
+    with pytest.raises(IntegrityError), session_scope(engine) as s:
+        s.add(ImportBatch(org_id="acme", file_name="race.csv", sha256=first.sha256, imported_by="x",
+                          imported_at=first_batch_time(engine), rows_total=3, rows_stored=3, status="active"))
+        s.flush()
+
+
+def first_batch_time(engine: Engine):  # type: ignore[no-untyped-def]
+    with session_scope(engine) as s:
+        return s.execute(select(ImportBatch.imported_at)).scalars().first()
+
+
+def test_a_very_long_file_name_is_kept_by_its_end(engine: Engine) -> None:
+    make_org(engine)
+    r = imp(engine, GOOD, "x" * 500 + ".csv")
+    with session_scope(engine) as s:
+        assert s.get(ImportBatch, r.batch_id).file_name == ("x" * 500 + ".csv")[-400:]  # type: ignore[union-attr]

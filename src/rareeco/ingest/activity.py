@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import String, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rareeco.errors import DuplicateImportError, Finding, NotFoundError, ValidationFailed
@@ -454,12 +455,17 @@ def import_activity(session: Session, org_id: str, data: bytes, file_name: str, 
     step("store", int(good.sum()))
     p_start = frame["period_start"].min().date() if len(frame) else None
     p_end = frame["period_end"].max().date() if len(frame) else None
-    batch = ImportBatch(org_id=org_id, file_name=file_name, sha256=digest, imported_by=actor, imported_at=now(),
+    batch = ImportBatch(org_id=org_id, file_name=file_name[-400:], sha256=digest, imported_by=actor, imported_at=now(),
                         rows_total=len(df), rows_stored=int(good.sum()), rows_quarantined=int(v.bad.sum()),
                         status="active", supersedes_id=old.id if old else None, period_start=p_start,
                         period_end=p_end)
-    session.add(batch)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(batch)
+            session.flush()
+    except IntegrityError as exc:   # the same file landed meanwhile from another import (unique index)
+        raise DuplicateImportError(f"{file_name}: this file (sha256 {digest[:12]}…) was imported meanwhile",
+                                   fix="nothing to do; see: rareeco batches " + org_id) from exc
     _store_records(session, org_id, batch.id, frame)
     if v.bad.any():
         raw = df.astype(str).to_dict(orient="records")

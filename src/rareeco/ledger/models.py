@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -87,6 +88,8 @@ class Meter(Base):
 
 class ImportBatch(Base):
     __tablename__ = "import_batches"
+    __table_args__ = (Index("ux_import_batches_active_sha256", "org_id", "sha256", unique=True,
+                            sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
     file_name: Mapped[str] = mapped_column(String(400))
@@ -110,7 +113,8 @@ class ActivityRecord(Base):
     __table_args__ = (Index("ix_activity_org_period", "org_id", "period_start", "period_end"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[str] = mapped_column(String(64))
-    batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    # No FOREIGN KEY: a per-row check doubles the bulk COPY; the batch and its rows share one transaction.
+    batch_id: Mapped[int] = mapped_column(Integer, index=True)
     row_no: Mapped[int] = mapped_column(Integer)
     site_id: Mapped[int] = mapped_column(Integer)
     line_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -103,6 +103,10 @@ def upgrade() -> None:
     with op.batch_alter_table('import_batches', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_import_batches_org_id'), ['org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_import_batches_sha256'), ['sha256'], unique=False)
+        # one active batch per file: two concurrent imports of the same file cannot both land
+        batch_op.create_index('ux_import_batches_active_sha256', ['org_id', 'sha256'], unique=True,
+                              sqlite_where=sa.text("status = 'active'"),
+                              postgresql_where=sa.text("status = 'active'"))
 
     op.create_table('period_locks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -188,7 +192,8 @@ def upgrade() -> None:
     sa.Column('supplier', sa.String(length=200), nullable=True),
     sa.Column('evidence', sa.String(length=400), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['batch_id'], ['import_batches.id'], ),
+    # no FOREIGN KEY on batch_id: a per-row check doubles the bulk COPY; batch and rows are written in one transaction
+    
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('activity_records', schema=None) as batch_op:
