@@ -23,6 +23,9 @@ def database_url(url: str | None = None) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, begin transactions (pysqlite's own handling breaks SAVEPOINT: a savepoint
+    # opened before any write would commit on release) — the recipe of the SQLAlchemy SQLite dialect docs.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -37,6 +40,7 @@ def make_engine(url: str | None = None, migrate: bool = True) -> Engine:
     engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
     if migrate:
         upgrade(engine)
     return engine
