@@ -36,3 +36,10 @@ def test_gwp_context_converts_each_gas() -> None:
     assert to_co2e_t(Q_(2, "t CF4"), ctx) == pytest.approx(14760.0)
     assert to_co2e_t(Q_(500, "kg C2F6"), ctx) == pytest.approx(6200.0)
     assert to_co2e_t(Q_(3, "t CO2"), ctx) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("text", ["(", "2024/02/29", "9**9**9 kWh", "10^400 kWh", "-1 kWh", "0 kWh", "5", "",
+                                  "1/0 kWh"])
+def test_text_that_is_not_a_unit_is_a_unit_error_quickly(text: str) -> None:
+    with pytest.raises(UnitError):
+        conversion_factor(text, "MWh")

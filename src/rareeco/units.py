@@ -14,6 +14,7 @@ Conventions (DESIGN.md style 2–3):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -59,17 +60,31 @@ ALIASES: Mapping[str, str] = {
 }
 
 
+# A number raised to a power ("9**9**9 kWh") would keep pint computing for minutes: never a unit.
+_POWER_OF_NUMBER = re.compile(r"[\d.)]\s*(\*\*|\^)")
+
+
 def parse_unit(text: str) -> pint.Unit | pint.Quantity:
-    """Parse a unit as written in a file; raise :class:`UnitError` with a fix if unknown."""
+    """Parse a unit as written in a file; raise :class:`UnitError` with a fix if it is not a unit.
+
+    The text comes from users' files, so every failure of pint's expression parser (tokenizer,
+    arithmetic, unknown names) becomes a :class:`UnitError`, and units must scale positively.
+    """
     raw = text.strip()
     key = raw.lower().replace(" ", "") if raw.lower().replace(" ", "") in ALIASES else raw.lower()
     expr = ALIASES.get(key, raw)
+    bad = UnitError(f"unknown unit {text!r}", fix="write a unit such as kWh, MWh, GJ, t, kg, Nm3, m3 or t·km")
+    if not expr or _POWER_OF_NUMBER.search(expr):
+        raise bad
     try:
-        return ureg.parse_expression(expr)
-    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,
-            TypeError, ValueError, SyntaxError, AssertionError) as exc:
-        raise UnitError(f"unknown unit {text!r}",
-                        fix="write a unit such as kWh, MWh, GJ, t, kg, Nm3, m3 or t·km") from exc
+        parsed = ureg.parse_expression(expr)
+    except Exception as exc:  # pint raises many kinds (TokenError, ZeroDivisionError, DefinitionSyntaxError …)
+        raise bad from exc
+    if isinstance(parsed, pint.Quantity) and not parsed.magnitude > 0:   # "-1 kWh", "0 kWh"
+        raise bad
+    if not isinstance(parsed, pint.Quantity | pint.Unit):                 # a bare number such as "5"
+        raise bad
+    return parsed
 
 
 @lru_cache(maxsize=4096)

@@ -14,13 +14,11 @@ import difflib
 import hashlib
 import io
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import repeat
 from pathlib import Path
-from tokenize import TokenError
 from typing import Any
 
 import numpy as np
@@ -168,9 +166,6 @@ class _Collector:
 
 
 _THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
-_POWER_OF_NUMBER = re.compile(r"[\d.)]\s*(\*\*|\^)")
-
-
 def _parse_amount(s: pd.Series) -> pd.Series:
     clean = s.str.strip()
     clean = clean.where(~clean.str.match(_THOUSANDS), clean.str.replace(",", "", regex=False))
@@ -264,17 +259,12 @@ def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
     factor_map: dict[tuple[str, str], float] = {}
     unit_fix: dict[tuple[str, str], str] = {}
     for a, u, c in pairs.itertuples(index=False):
-        if _POWER_OF_NUMBER.search(u):   # "9**9**9 kWh": pint would spend minutes on the integer
-            unit_fix[(a, u)] = f"unknown unit {u!r}"
-            continue
         try:
             factor_map[(a, u)] = conversion_factor(u, c) if u else float("nan")
             if not u:
                 unit_fix[(a, u)] = "unit is empty"
         except UnitError as exc:
             unit_fix[(a, u)] = exc.message
-        except (ArithmeticError, TokenError):   # pint's parser on arbitrary text: '(', '2024/02/29'
-            unit_fix[(a, u)] = f"unknown unit {u!r}"
         if u.lower() in ("m3", "m³", "立方米", "万立方米") and c == "Nm3":
             col.advisory("volume_assumed_normal", f"{a}: {u!r} taken as normal cubic metres (0 °C, 101.325 kPa)",
                          "unit", fix="write Nm3 if the meter is temperature- and pressure-corrected; "
