@@ -236,7 +236,7 @@ def summarise(calc: Calculation, year: int, sites: dict[int, SiteInfo], line_cod
                                                                                "total_market_t_co2e"])
     site_code = {k: s.code for k, s in sites.items()}
     lines = lines.assign(site=lines["site_id"].map(site_code),
-                         line=lines["line_id"].map(line_codes).fillna("(site)"),
+                         line=lines["line_id"].map(line_codes).astype(object).fillna("(site)"),
                          month_key=lines["month"].map({m: f"{year}-{m:02d}" for m in range(1, 13)}))
     out: dict[str, Any] = {k: round(float(totals[k]), 6) for k in (*SCOPE_KEYS, "total_t_co2e",
                                                                      "total_market_t_co2e")}

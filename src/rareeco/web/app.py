@@ -21,7 +21,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-import rareeco
 from rareeco import settings
 from rareeco.errors import ForbiddenError, RareecoError
 from rareeco.ledger import accounts
@@ -60,9 +59,14 @@ class Ctx:
         return self.org_id
 
 
-def environment() -> Environment:
+def environment(lang: str) -> Environment:
+    """The template environment of one language (one per language: requests render concurrently)."""
     env = Environment(loader=PackageLoader("rareeco.web", "templates"), autoescape=select_autoescape(),
                       extensions=["jinja2.ext.i18n"])
+    catalogue = i18n.translations(lang)
+    env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
+    # tr(): for texts built in Python (messages with values): a plain str, escaped, never %-formatted
+    env.globals["tr"] = lambda text: catalogue.gettext(text) if text else ""
     env.filters["num"] = lambda v, lang="en", d=1: i18n.number(v, lang, d)
     env.filters["pct"] = lambda v, lang="en": i18n.percent(v, lang)
     env.filters["tojson_attr"] = lambda v: json.dumps(v, ensure_ascii=False)
@@ -71,7 +75,7 @@ def environment() -> Environment:
 
 def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
     """Add the pages and the static files to ``app``."""
-    env = environment()
+    envs = {lang: environment(lang) for lang in i18n.LANGS}
     app.mount("/static", StaticFiles(directory=str(resources.files("rareeco.web").joinpath("static"))),
               name="static")
     app.state.demo_mode = demo_mode
@@ -92,9 +96,8 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
                    request.url.path)
 
     def render(ctx: Ctx | None, template: str, status: int = 200, lang: str = "en", **data: Any) -> HTMLResponse:
-        lang = ctx.lang if ctx else lang
-        env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
-        html = env.get_template(template).render(ctx=ctx, lang=lang, demo_mode=demo_mode,
+        lang = ctx.lang if ctx else i18n.normalise(lang)
+        html = envs[lang].get_template(template).render(ctx=ctx, lang=lang, demo_mode=demo_mode,
                                                  version=rareeco.__version__, **data)
         return HTMLResponse(html, status_code=status)
 
@@ -159,13 +162,15 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
         return RedirectResponse(_safe_next(next), status_code=303)
 
     @router.get("/")
-    def overview(year: int | None = None, ctx: Ctx = Depends(viewer)) -> HTMLResponse:
+    def overview(year: str = "", ctx: Ctx = Depends(viewer)) -> HTMLResponse:
         from rareeco.web.pages import overview_data
 
         if ctx.org_id is None:
             return render(ctx, "no_org.html")
-        data = overview_data(ctx.session, ctx.org_id, year)
+        data = overview_data(ctx.session, ctx.org_id, int(year) if year.isdigit() and len(year) == 4 else None)
         return render(ctx, "overview.html", **data)
+
+    import rareeco.web.routes  # noqa: F401  (registers the other pages; imported here: it imports this module)
 
     app.include_router(router)
     for register in PAGE_MODULES:
