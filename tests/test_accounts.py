@@ -65,12 +65,15 @@ def test_rate_limit_after_five_failures_and_failures_are_audited(users: Engine) 
 def test_demo_password_only_in_demo_mode(engine: Engine) -> None:
     make_org(engine, "demo")
     with session_scope(engine) as s:
-        accounts.ensure_demo_user(s, "demo")
-        accounts.ensure_demo_user(s, "demo")                     # idempotent
+        accounts.ensure_demo_users(s, "demo")
+        accounts.ensure_demo_users(s, "demo")                    # idempotent
     refused = attempt(engine, "demo", accounts.DEMO_PASSWORD, demo=False)
     assert isinstance(refused, AuthError) and "demo mode" in refused.message
     assert isinstance(attempt(engine, "demo", accounts.DEMO_PASSWORD, client="10.1.1.1", demo=True),
                        accounts.SignIn)
+    verifier = attempt(engine, "demo-verifier", accounts.DEMO_PASSWORD, client="10.2.2.2", demo=True)
+    with session_scope(engine) as s:
+        assert accounts.role_in(s, verifier.user.id, "demo") == "verifier"
 
 
 def test_user_names_passwords_and_roles_are_checked(users: Engine) -> None:

@@ -32,6 +32,11 @@ def browser(server: str) -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, server: str) -> Iterator[Any]:
+    yield from new_page(browser, server)
+
+
+def new_page(browser: Any, server: str) -> Iterator[Any]:
+    """A fresh browser context (no cookies) that fails the test if anything loads from outside the server."""
     ctx = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900}, locale="en-GB")
     pg = ctx.new_page()
     outside: list[str] = []

@@ -580,7 +580,8 @@ def demo_cmd(serve: Annotated[bool, typer.Option("--serve", help="then serve the
     out.print(info["message"], highlight=False)
     out.print(f"demo API token (demo only): {info['token']}", highlight=False)
     if serve:
-        out.print(f"sign in at http://{host}:{port}/ as demo / {DEMO_PASSWORD} (demo mode only)", highlight=False)
+        out.print(f"sign in at http://{host}:{port}/ as demo / {DEMO_PASSWORD} (admin) or demo-verifier / "
+                  f"{DEMO_PASSWORD} (verifier) — demo mode only", highlight=False)
         _serve(host, port, demo_mode=True)
 
 

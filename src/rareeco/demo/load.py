@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from rareeco.demo.generate import activity_rows, load_structure
 from rareeco.ingest.activity import import_activity, sha256
 from rareeco.ledger import structure
-from rareeco.ledger.accounts import ensure_demo_user
+from rareeco.ledger.accounts import ensure_demo_users
 from rareeco.ledger.models import ApiToken, FactorSetRecord, ImportBatch, Organisation
 from rareeco.ledger.structure import now
 from rareeco.ledger.tokens import _digest
@@ -66,7 +66,7 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None) -
     if not session.execute(select(ApiToken).where(ApiToken.token_sha256 == _digest(DEMO_TOKEN))).first():
         session.add(ApiToken(org_id=ORG, name="demo (public)", token_sha256=_digest(DEMO_TOKEN), role="admin",
                       created_at=now()))
-    ensure_demo_user(session, ORG)
+    ensure_demo_users(session, ORG)
     if imported:   # store the inventories so the pages and API show them at once
         from rareeco.inventory.service import inventory
 

@@ -22,6 +22,7 @@ from rareeco.ledger.tokens import ROLES
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 DEMO_USER = "demo"
+DEMO_USERS = {DEMO_USER: ("Demo user", "admin"), "demo-verifier": ("Demo verifier", "verifier")}
 DEMO_PASSWORD = "demo-password"   # published in the README: accepted only in demo mode
 _hasher = PasswordHasher()
 
@@ -48,7 +49,7 @@ def create_user(session: Session, username: str, password: str, display_name: st
     if not USERNAME.match(username):
         raise ValidationFailed(f"user name {username!r} is not valid",
                                fix="use 2–64 lower-case letters, digits, '.', '-' or '_'")
-    if len(password) < 10 and not (username == DEMO_USER and password == DEMO_PASSWORD):
+    if len(password) < 10 and not (username in DEMO_USERS and password == DEMO_PASSWORD):
         raise ValidationFailed("password too short", fix="use at least 10 characters")
     if session.execute(select(User).where(User.username == username)).first():
         raise ConflictError(f"user {username!r} already exists", fix="choose another name")
@@ -131,7 +132,7 @@ def sign_in(session: Session, username: str, password: str, client: str, demo_mo
             ok = _hasher.verify(user.password_hash, password)
         except (VerificationError, InvalidHashError):
             ok = False
-    if ok and user is not None and user.username == DEMO_USER and password == DEMO_PASSWORD and not demo_mode:
+    if ok and user is not None and user.username in DEMO_USERS and password == DEMO_PASSWORD and not demo_mode:
         session.add(LoginAttempt(username=username, client=client, at=now(), ok=False))
         audit.append(session, username, "auth.login_refused", username, None,
                      {"client": client, "reason": "published demo password outside demo mode"})
@@ -179,13 +180,13 @@ def switch_org(session: Session, ws: WebSession, org_id: str) -> None:
     ws.org_id = org_id
 
 
-def ensure_demo_user(session: Session, org_id: str) -> User:
-    """The demo login (user ``demo``, admin of the demo organisation), created once."""
-    u = session.execute(select(User).where(User.username == DEMO_USER)).scalar_one_or_none()
-    if u is None:
-        u = create_user(session, DEMO_USER, DEMO_PASSWORD, "Demo user", "en", "demo-loader")
-    if role_in(session, u.id, org_id) is None:
-        grant(session, DEMO_USER, org_id, "admin", "demo-loader")
-    return u
+def ensure_demo_users(session: Session, org_id: str) -> None:
+    """The demo logins (``demo``: admin, ``demo-verifier``: verifier of the demo organisation), created once."""
+    for name, (display, role) in DEMO_USERS.items():
+        u = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
+        if u is None:
+            u = create_user(session, name, DEMO_PASSWORD, display, "en", "demo-loader")
+        if role_in(session, u.id, org_id) is None:
+            grant(session, name, org_id, role, "demo-loader")
 
 
