@@ -112,3 +112,31 @@ def test_screenshots_of_every_main_page(browser: Any, server: str, lang: str) ->
         page.get_by_role("button", name="English").click()
         page.wait_for_load_state()
     next(pages, None)
+
+
+def test_reports_download_in_the_viewers_language(browser: Any, server: str, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    pages = new_page(browser, server)
+    page = next(pages)
+    sign_in(page)
+    page.goto("/inventory?year=2025")
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="Excel").click()
+    path = tmp_path / "r.xlsx"
+    dl.value.save_as(path)
+    assert dl.value.suggested_filename == "inventory-demo-2025-ghg-protocol-en.xlsx"
+    assert load_workbook(path).sheetnames[0] == "Summary"
+    page.get_by_role("button", name="中文").click()
+    page.wait_for_load_state()
+    page.goto("/inventory?year=2025")
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="PDF").click()
+    assert dl.value.suggested_filename.endswith("-zh.pdf")
+    pdf = tmp_path / "r.pdf"
+    dl.value.save_as(pdf)
+    from pypdf import PdfReader
+
+    assert "范围一" in PdfReader(pdf).pages[0].extract_text()
+    page.get_by_role("button", name="English").click()
+    next(pages, None)

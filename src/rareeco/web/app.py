@@ -170,6 +170,32 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
         data = overview_data(ctx.session, ctx.org_id, int(year) if year.isdigit() and len(year) == 4 else None)
         return render(ctx, "overview.html", **data)
 
+    @router.get("/inventory/report.{fmt}")
+    def report(fmt: str, year: str = "", method: str = "ghg-protocol", gwp: str = "ar6",
+               ctx: Ctx = Depends(viewer)) -> Response:
+        """The inventory report as Excel or PDF, in the viewer's language."""
+        import tempfile
+        from pathlib import Path
+
+        from rareeco import reports
+        from rareeco.inventory.service import compute
+
+        org = ctx.need(("admin", "steward", "verifier", "viewer"))
+        if fmt not in ("xlsx", "pdf") or not (year.isdigit() and len(year) == 4):
+            return render(ctx, "error.html", status=404, error=RareecoError("no such report",
+                                                                             fix="use the links of the page"))
+        try:
+            payload, _ = compute(ctx.session, org, int(year), method, gwp)
+        except RareecoError as exc:
+            return render(ctx, "error.html", status=exc.http_status, error=exc)
+        write = reports.inventory_xlsx if fmt == "xlsx" else reports.inventory_pdf
+        with tempfile.TemporaryDirectory() as tmp:
+            data = write(payload, Path(tmp) / f"report.{fmt}", ctx.lang).read_bytes()
+        media = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
+                 else "application/pdf")
+        name = f"inventory-{org}-{year}-{method}-{ctx.lang}.{fmt}"
+        return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
     import rareeco.web.routes  # noqa: F401  (registers the other pages; imported here: it imports this module)
 
     app.include_router(router)
