@@ -395,7 +395,7 @@ def test_every_page_route_is_closed_to_other_organisations(engine: Engine) -> No
     probe = H + "baotou,2024-05-01,2024-05-31,electricity.grid,3,MWh,,,\n"
     for method, path in PAGE_ROUTES:
         if method == "GET":
-            r = bob.get(path + query, follow_redirects=False)
+            r = bob.get(path.replace("{fmt}", "pdf") + query, follow_redirects=False)
             assert r.status_code == 200, (path, r.status_code)
         else:
             r = bob.post(path, data=form, files={"file": ("probe.csv", probe.encode(), "text/csv")},
