@@ -504,7 +504,7 @@ def test_valid_rows_are_stored_in_canonical_units_and_refused_twice(
     assert (r.rows_stored, r.rows_quarantined) == (len(rows), 0)
     with session_scope(sqlite_engine) as s:
         stored = dict(s.execute(select(ActivityRecord.row_no, ActivityRecord.amount)
-                                .where(ActivityRecord.batch_id == r.batch_id)).tuples().all())
+                                .where(ActivityRecord.batch_id == r.batch_id)).all())
     expected = {i + 2: float(canonical) for i, (_, canonical) in enumerate(rows)}
     assert stored == pytest.approx(expected, rel=1e-12, abs=1e-12)
     assert sum(stored.values()) == pytest.approx(float(sum(c for _, c in rows)), rel=1e-9, abs=1e-9)
