@@ -41,6 +41,15 @@ def need_browser() -> Any:
     return sync_playwright
 
 
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, launched by Playwright for a module of tests."""
+    sync_playwright = need_browser()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, contrast_ratio, need_browser, screenshot, serve_demo
+from browser_support import chromium, contrast_ratio, need_browser, screenshot, serve_demo
 
 SRC = Path(__file__).parents[1] / "src" / "rareeco"
 
@@ -23,11 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(server: str) -> Iterator[Any]:
-    sync_playwright = need_browser()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    yield from chromium()
 
 
 @pytest.fixture

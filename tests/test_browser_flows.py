@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, need_browser, screenshot, serve_demo
+from browser_support import chromium, need_browser, screenshot, serve_demo
 from test_browser import card, new_page, sign_in
 
 HEADER = "site,period_start,period_end,activity,amount,unit,line,product\n"
@@ -30,11 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(server: str) -> Iterator[Any]:
-    sync_playwright = need_browser()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    yield from chromium()
 
 
 def upload(page: Any, path: Path) -> None:
