@@ -141,3 +141,18 @@ def test_lock_freezes_the_year_refuses_changes_and_unlock_is_recorded(engine: En
     assert p2["locked"] is False
     # newest first; reading the frozen result is not a calculation, so nothing between lock and unlock
     assert actions[:4] == ["inventory.calculate", "import", "period.unlock", "period.lock"]
+
+
+def test_reading_again_returns_the_stored_result_until_an_input_changes(engine: Engine) -> None:
+    load(engine)
+    with session_scope(engine) as s:
+        first = inventory(s, "acme", 2024)
+        again = inventory(s, "acme", 2024)
+        calcs = [e for e in audit.entries(s, "acme", 100) if e.action == "inventory.calculate"]
+    assert again["result_id"] == first["result_id"] and again["total_t_co2e"] == first["total_t_co2e"]
+    assert len(calcs) == 1
+    with session_scope(engine) as s:
+        import_activity(s, "acme", (H + "baotou,2024-06-01,2024-06-30,fuel.diesel,1,t,,\n").encode(), "more.csv")
+        third = inventory(s, "acme", 2024)
+    assert third["result_id"] != first["result_id"]
+    assert third["scope1_t_co2e"] == pytest.approx(first["scope1_t_co2e"] + DIESEL_GHGP, abs=2e-6)

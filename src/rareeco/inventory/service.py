@@ -105,11 +105,29 @@ def compute(session: Session, org_id: str, year: int, method: str = DEFAULT_METH
                           "tag": f.tag, "source": f.source, "version": f.version}
                          for f in sorted(calc.factors.values(), key=lambda f: f.factor_id)],
         "provenance": {"factor_sets": table.versions(), "input_batches": batches,
-                       "input_sha256": hashlib.sha256("".join(b["sha256"] for b in batches).encode()).hexdigest(),
+                       "input_sha256": input_sha256(batches),
                        "records": int(records.shape[0]), "software_version": rareeco.__version__,
                        "calculated_at": now().isoformat(timespec="seconds")},
     })
     return payload, calc
+
+
+def input_sha256(batches: list[dict[str, Any]]) -> str:
+    """Checksum of a calculation's inputs: the SHA-256 of the active batches' file hashes, in batch order."""
+    return hashlib.sha256("".join(b["sha256"] for b in batches).encode()).hexdigest()
+
+
+def same_result(session: Session, org_id: str, year: int, method: str, gwp_set: str,
+                factor_sets: list[str] | None) -> Result | None:
+    """A stored result calculated from exactly these inputs, factor-set versions and software version."""
+    chosen = factor_sets if factor_sets is not None else chosen_sets(session, org_id, year)
+    versions = factor_table(session, org_id, chosen).versions()
+    digest = input_sha256(input_batches(session, org_id, date(year, 1, 1), date(year, 12, 31)))
+    q = (select(Result).where(Result.org_id == org_id, Result.kind == "inventory", Result.period == str(year),
+                              Result.method == method, Result.gwp_set == gwp_set, Result.input_sha256 == digest,
+                              Result.software_version == rareeco.__version__, Result.frozen.is_(False))
+         .order_by(Result.id.desc()))
+    return next((r for r in session.execute(q).scalars() if r.factor_sets == versions), None)
 
 
 def frozen_result(session: Session, org_id: str, year: int) -> Result | None:
@@ -123,6 +141,9 @@ def inventory(session: Session, org_id: str, year: int, method: str = DEFAULT_ME
     """The inventory of ``year``, stored as a result with provenance.
 
     A locked year returns its frozen (verified) result; asking it with other parameters is refused.
+    When a stored result has exactly the same inputs (batch checksums, factor-set versions, method, GWP set,
+    software version), it is returned instead of storing a copy: reading the inventory repeatedly (the API,
+    the pages) neither recalculates nor grows the results table and the audit log.
     """
     lock = periods.overlapping_lock(session, org_id, date(year, 1, 1), date(year, 12, 31))
     if lock is not None and lock.period == str(year):
@@ -134,6 +155,9 @@ def inventory(session: Session, org_id: str, year: int, method: str = DEFAULT_ME
                     f"{frozen.gwp_set.upper()} with the factor sets recorded in it",
                     fix=f"read it without options, or ask the verifier to unlock {year}")
             return {**frozen.payload, "locked": True, "result_id": frozen.id}
+    same = same_result(session, org_id, year, method, gwp_set, factor_sets)
+    if same is not None and (not compare or "other_methods" in same.payload):
+        return {**same.payload, "result_id": same.id, "locked": lock is not None and lock.period == str(year)}
     records = load_records(session, org_id, date(year, 1, 1), date(year, 12, 31))   # once for every method
     payload, _ = compute(session, org_id, year, method, gwp_set, factor_sets, records)
     if compare:
