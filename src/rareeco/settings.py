@@ -35,6 +35,7 @@ SETTINGS = [
             "Session cookie Secure flag: auto (set when the request came over HTTPS), 1 (always) or 0 (never)."),
     Setting("RAREECO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
             "Tests only: the PostgreSQL server (an admin database) the PostgreSQL tests create databases on."),
+    Setting("RAREECO_CHROMIUM", "/usr/bin/chromium", "Tests only: the Chromium the browser tests drive (Playwright)."),
 ]
 BY_NAME = {s.name: s for s in SETTINGS}
 
