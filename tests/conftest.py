@@ -11,10 +11,17 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 
 from rareeco.ledger import structure
 from rareeco.ledger.db import make_engine, session_scope
+
+# CI runs the property tests with a fixed seed (a submission's result must not depend on luck); local runs
+# explore new examples every time, and a failure found there becomes a fixed test.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").lower() == "true":
+    settings.load_profile("ci")
 
 PG_ADMIN_URL = os.environ.get("RAREECO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
