@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from rareeco.errors import Finding, RareecoError
+from rareeco.lca.cli import lca_app
 
 app = typer.Typer(help="rareeco — carbon accounting for the rare-earth industry / 稀土行业碳核算平台",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -40,6 +41,7 @@ for _name, _sub in (("org", org_app), ("site", site_app), ("line", line_app), ("
                     ("user", user_app),
                     ("inventory", inventory_app)):
     app.add_typer(_sub, name=_name)
+app.add_typer(lca_app, name="lca")
 
 out = Console()
 err = Console(stderr=True)
