@@ -28,9 +28,9 @@ from rareeco.errors import AuthError, ForbiddenError, NotFoundError, RareecoErro
 from rareeco.ledger import audit, periods, structure, tokens
 from rareeco.ledger.db import make_engine, session_scope
 from rareeco.ledger.models import FindingRecord, ImportBatch, Organisation
+from rareeco.ledger.tokens import READ, VERIFY, WRITE
 
 PREFIX = "/api/v1"
-READ, WRITE, VERIFY = ("admin", "steward", "verifier", "viewer"), ("admin", "steward"), ("admin", "verifier")
 
 
 class ErrorBody(BaseModel):

@@ -20,7 +20,7 @@ from rareeco.ledger import structure
 from rareeco.ledger.accounts import ensure_demo_users
 from rareeco.ledger.models import ApiToken, FactorSetRecord, ImportBatch, Organisation
 from rareeco.ledger.structure import now
-from rareeco.ledger.tokens import _digest
+from rareeco.ledger.tokens import digest
 from rareeco.reference.usersets import add_factor_set, choose_sets
 
 ORG = "demo"
@@ -63,8 +63,8 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None) -
         say(f"importing demo activity data {year}")
         r = import_activity(session, ORG, data, f"demo-activity-{year}.csv", ACTOR)
         imported.append(f"{year}: {r.rows_stored} rows (batch {r.batch_id})")
-    if not session.execute(select(ApiToken).where(ApiToken.token_sha256 == _digest(DEMO_TOKEN))).first():
-        session.add(ApiToken(org_id=ORG, name="demo (public)", token_sha256=_digest(DEMO_TOKEN), role="admin",
+    if not session.execute(select(ApiToken).where(ApiToken.token_sha256 == digest(DEMO_TOKEN))).first():
+        session.add(ApiToken(org_id=ORG, name="demo (public)", token_sha256=digest(DEMO_TOKEN), role="admin",
                       created_at=now()))
     ensure_demo_users(session, ORG)
     if imported:   # store the inventories so the pages and API show them at once

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from rareeco.errors import AuthError, ConflictError, ForbiddenError, NotFoundErr
 from rareeco.ledger import audit
 from rareeco.ledger.models import LoginAttempt, Membership, Organisation, User, WebSession
 from rareeco.ledger.structure import get_org, now
-from rareeco.ledger.tokens import ROLES
+from rareeco.ledger.tokens import ROLES, digest
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 DEMO_USER = "demo"
@@ -30,10 +29,6 @@ _hasher = PasswordHasher()
 class TooManyAttempts(RareecoError, PermissionError):
     code = "too_many_attempts"
     http_status = 429
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def get_user(session: Session, username: str) -> User:
@@ -144,7 +139,7 @@ def sign_in(session: Session, username: str, password: str, client: str, demo_mo
         raise AuthError("wrong user name or password", fix="check both and try again")
     token = secrets.token_urlsafe(32)
     orgs = memberships(session, user.id)
-    ws = WebSession(id=_digest(token), user_id=user.id, org_id=orgs[0][0] if orgs else None,
+    ws = WebSession(id=digest(token), user_id=user.id, org_id=orgs[0][0] if orgs else None,
                     csrf_token=secrets.token_urlsafe(32), created_at=now(),
                     expires_at=now() + timedelta(hours=settings.get_int("RAREECO_SESSION_HOURS")))
     session.add(ws)
@@ -156,7 +151,7 @@ def resolve(session: Session, token: str | None) -> tuple[WebSession, User] | No
     """The open session and its user for a cookie value, or None (unknown or expired)."""
     if not token:
         return None
-    ws = session.get(WebSession, _digest(token))
+    ws = session.get(WebSession, digest(token))
     if ws is None:
         return None
     expires = ws.expires_at if ws.expires_at.tzinfo else ws.expires_at.replace(tzinfo=now().tzinfo)
@@ -171,7 +166,7 @@ def resolve(session: Session, token: str | None) -> tuple[WebSession, User] | No
 
 def sign_out(session: Session, token: str | None) -> None:
     if token:
-        session.execute(delete(WebSession).where(WebSession.id == _digest(token)))
+        session.execute(delete(WebSession).where(WebSession.id == digest(token)))
 
 
 def switch_org(session: Session, ws: WebSession, org_id: str) -> None:

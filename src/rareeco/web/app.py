@@ -26,11 +26,10 @@ from rareeco.errors import ForbiddenError, RareecoError
 from rareeco.ledger import accounts
 from rareeco.ledger.db import session_scope
 from rareeco.ledger.models import User, WebSession
+from rareeco.ledger.tokens import READ
 from rareeco.web import i18n
 
 COOKIE = "rareeco_session"
-ROLES_WRITE = ("admin", "steward")
-ROLES_VERIFY = ("admin", "verifier")
 
 
 class LoginRequired(Exception):
@@ -101,8 +100,9 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
                                                  version=rareeco.__version__, **data)
         return HTMLResponse(html, status_code=status)
 
-    def check_csrf(ctx: Ctx, token: str) -> None:
-        if not hmac.compare_digest(ctx.web.csrf_token, token or ""):
+    def check_csrf(ctx: Ctx, token: str, header_token: str = "") -> None:
+        """The form field, or the htmx header ``X-CSRF-Token``, must carry the session's token."""
+        if not any(t and hmac.compare_digest(ctx.web.csrf_token, t) for t in (token, header_token)):
             raise ForbiddenError("the form has expired (CSRF check failed)", fix="reload the page and try again")
 
     app.state.web_render = render
@@ -180,7 +180,7 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
         from rareeco import reports
         from rareeco.inventory.service import compute
 
-        org = ctx.need(("admin", "steward", "verifier", "viewer"))
+        org = ctx.need(READ)
         if fmt not in ("xlsx", "pdf") or not (year.isdigit() and len(year) == 4):
             return render(ctx, "error.html", status=404, error=RareecoError("no such report",
                                                                              fix="use the links of the page"))

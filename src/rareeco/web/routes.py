@@ -11,7 +11,6 @@ Changes run inside a savepoint, so a failed operation leaves nothing half done.
 from __future__ import annotations
 
 import functools
-import hmac
 import re
 from collections.abc import Callable
 from datetime import date
@@ -52,14 +51,13 @@ from rareeco.ledger.models import (
     Site,
 )
 from rareeco.ledger.structure import now
+from rareeco.ledger.tokens import ADMIN, READ, VERIFY, WRITE
 from rareeco.reference import GWP_SETS, TAGS, builtin_sets
 from rareeco.reference.catalogue import activities
 from rareeco.reference.usersets import add_factor_set, choose_sets, chosen_sets, set_ids
-from rareeco.web.app import PAGE_MODULES, ROLES_VERIFY, ROLES_WRITE, Ctx
+from rareeco.web.app import PAGE_MODULES, Ctx
 from rareeco.web.pages import data_years
 
-READ = ("admin", "steward", "verifier", "viewer")
-ADMIN = ("admin",)
 NO_LINE = "(site)"                        # records without a production line (as in the payload's by_line)
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024       # larger files: the command line (rareeco import)
 QUARANTINE_SHOWN = 500
@@ -321,12 +319,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
         return render(ctx, "error.html", status=_status(exc), error=exc)
 
     def check_csrf(ctx: Ctx, request: Request, form_token: str) -> None:
-        """The form field or the htmx header (``X-CSRF-Token``) must carry the session's token."""
-        expected = ctx.web.csrf_token
-        for given in (form_token, request.headers.get("x-csrf-token", "")):
-            if given and hmac.compare_digest(expected, given):
-                return
-        app.state.web_csrf(ctx, "")   # raises ForbiddenError
+        app.state.web_csrf(ctx, form_token, request.headers.get("x-csrf-token", ""))
 
     def page(ctx: Ctx, build: Callable[[], HTMLResponse]) -> HTMLResponse:
         if ctx.org_id is None:
@@ -341,13 +334,13 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
     def import_form(ctx: Ctx, org: str, replace: int | None = None) -> dict[str, Any]:
         active = _active_batches(ctx.session, org)
         return {"active": active, "replace": replace if replace in {b.id for b in active} else None,
-                "can_write": ctx.role in ROLES_WRITE}
+                "can_write": ctx.role in WRITE}
 
     @router.get("/import")
     def import_page(replace: str = "", imported: str = "", ctx: Ctx = Depends(viewer)) -> HTMLResponse:
         def build() -> HTMLResponse:
             org = ctx.need(READ)
-            return render(ctx, "import.html", can_write=ctx.role in ROLES_WRITE,
+            return render(ctx, "import.html", can_write=ctx.role in WRITE,
                           **import_data(ctx.session, org, _int(replace), _int(imported)))
         return page(ctx, build)
 
@@ -357,7 +350,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
                      ctx: Ctx = Depends(viewer)) -> HTMLResponse:
         try:
             check_csrf(ctx, request, csrf_token)
-            org = ctx.need(ROLES_WRITE)
+            org = ctx.need(WRITE)
             s = ctx.session
             replace_id = _int(replace)
             if replace.strip() and replace_id is None:
@@ -385,7 +378,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
                        csrf_token: str = Form(""), ctx: Ctx = Depends(viewer)) -> Response:
         try:
             check_csrf(ctx, request, csrf_token)
-            org = ctx.need(ROLES_WRITE)
+            org = ctx.need(WRITE)
             s = ctx.session
             pu = s.execute(select(PendingUpload).where(PendingUpload.id == (_int(pending_id) or -1),
                                                        PendingUpload.org_id == org,
@@ -413,7 +406,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
                       ctx: Ctx = Depends(viewer)) -> Response:
         try:
             check_csrf(ctx, request, csrf_token)
-            org = ctx.need(ROLES_WRITE)
+            org = ctx.need(WRITE)
             ctx.session.execute(delete(PendingUpload).where(PendingUpload.id == (_int(pending_id) or -1),
                                                             PendingUpload.org_id == org,
                                                             PendingUpload.user_id == ctx.user.id))
@@ -452,7 +445,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
                      **form: str) -> HTMLResponse:
         org = ctx.need(READ)
         return render(ctx, "periods.html", status=status, error=error, form=form,
-                      can_verify=ctx.role in ROLES_VERIFY, **periods_data(ctx.session, org))
+                      can_verify=ctx.role in VERIFY, **periods_data(ctx.session, org))
 
     @router.get("/periods")
     def periods_view(ctx: Ctx = Depends(viewer)) -> HTMLResponse:
@@ -463,7 +456,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
                      ctx: Ctx = Depends(viewer)) -> Response:
         try:
             check_csrf(ctx, request, csrf_token)
-            org = ctx.need(ROLES_VERIFY)
+            org = ctx.need(VERIFY)
             with ctx.session.begin_nested():
                 lock_year(ctx.session, org, period.strip(), ctx.user.username, comment.strip())
         except ForbiddenError as exc:
@@ -477,7 +470,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
                        csrf_token: str = Form(""), ctx: Ctx = Depends(viewer)) -> Response:
         try:
             check_csrf(ctx, request, csrf_token)
-            org = ctx.need(ROLES_VERIFY)
+            org = ctx.need(VERIFY)
             with ctx.session.begin_nested():
                 periods.unlock(ctx.session, org, period.strip(), ctx.user.username, comment.strip())
         except ForbiddenError as exc:
@@ -490,7 +483,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
 
     def reference_page(ctx: Ctx, status: int = 200, error: RareecoError | None = None) -> HTMLResponse:
         org = ctx.need(READ)
-        return render(ctx, "reference.html", status=status, error=error, can_write=ctx.role in ROLES_WRITE,
+        return render(ctx, "reference.html", status=status, error=error, can_write=ctx.role in WRITE,
                       **reference_data(ctx.session, org))
 
     @router.get("/reference")
@@ -502,7 +495,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
                       csrf_token: str = Form(""), ctx: Ctx = Depends(viewer)) -> Response:
         try:
             check_csrf(ctx, request, csrf_token)
-            org = ctx.need(ROLES_WRITE)
+            org = ctx.need(WRITE)
             data, name = _read_upload(file)
             try:
                 text = data.decode("utf-8-sig")
@@ -522,7 +515,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
                          csrf_token: str = Form(""), ctx: Ctx = Depends(viewer)) -> Response:
         try:
             check_csrf(ctx, request, csrf_token)
-            org = ctx.need(ROLES_WRITE)
+            org = ctx.need(WRITE)
             if year.strip() and not YEAR.match(year.strip()):
                 raise ValidationFailed("the year is not YYYY", fix="write e.g. 2024, or leave it empty for all years")
             with ctx.session.begin_nested():
