@@ -13,10 +13,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import io
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -581,11 +579,3 @@ def quarantine_rows(session: Session, org_id: str, batch_id: int | None = None) 
 def batches(session: Session, org_id: str) -> list[ImportBatch]:
     return list(session.execute(select(ImportBatch).where(ImportBatch.org_id == org_id)
                                 .order_by(ImportBatch.id)).scalars())
-
-
-def period_of(d: date) -> str:
-    return f"{d:%Y-%m}"
-
-
-__all__ = ["ImportResult", "import_activity", "import_file", "read_table", "validate", "overlaps",
-           "quarantine_rows", "batches", "json"]
