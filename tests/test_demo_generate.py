@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from rareeco.demo.downstream import downstream_rows
 from rareeco.demo.generate import COLUMNS, activity_rows, load_structure, write_year_csv, write_year_xlsx
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "src" / "rareeco" / "reference" / "data" / "activities.csv"
@@ -61,16 +62,20 @@ def test_every_activity_is_in_the_catalogue(year_rows: tuple[int, pd.DataFrame])
 
 
 def test_structure_matches_rows(year_rows: tuple[int, pd.DataFrame]) -> None:
-    _, frame = year_rows
+    year, frame = year_rows
     structure = load_structure()
     assert structure["organisation"]["id"] == "demo"
     assert structure["sites"]["baotou"]["grid_region"] == "CN-NORTH"
     assert structure["sites"]["ganzhou"]["province"] == "CN-JX"
     lines = {site: set(spec["lines"]) for site, spec in structure["sites"].items()}
+    chain = downstream_rows(year)
+    both = pd.concat([frame, chain])
     assert {(s, ln) for s, ln in zip(frame["site"], frame["line"], strict=True)} == \
+        {("baotou", "separation"), ("ganzhou", "recycling")}
+    assert {(s, ln) for s, ln in zip(both["site"], both["line"], strict=True)} == \
         {(s, ln) for s, names in lines.items() for ln in names}
-    made = frame.loc[frame["activity"] == "production.output", ["site", "line", "product"]].drop_duplicates()
-    assert len(made) == len(structure["products"]) == 7
+    made = both.loc[both["activity"] == "production.output", ["site", "line", "product"]].drop_duplicates()
+    assert len(made) == len(structure["products"]) == 11
     for _, r in made.iterrows():
         product = structure["products"][r["product"]]
         assert (product["site"], product["line"]) == (r["site"], r["line"])

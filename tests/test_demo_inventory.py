@@ -23,15 +23,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Engine:
         first = load_demo(s)
     with session_scope(eng) as s:
         second = load_demo(s)
-    assert first["created"] and len(first["imported"]) == 2
+    assert first["created"] and len(first["imported"]) == 4   # two files per year
     assert not second["created"] and second["imported"] == []          # idempotent
     return eng
 
 
 def test_loading_twice_changes_nothing(demo: Engine) -> None:
     with session_scope(demo) as s:
-        assert s.execute(select(func.count()).select_from(ImportBatch)).scalar_one() == 2
-        assert s.execute(select(func.count()).select_from(ActivityRecord)).scalar_one() == 492 + 517
+        assert s.execute(select(func.count()).select_from(ImportBatch)).scalar_one() == 4
+        assert s.execute(select(func.count()).select_from(ActivityRecord)).scalar_one() == 492 + 216 + 517 + 216
 
 
 @pytest.mark.parametrize("year", [2024, 2025])
@@ -51,14 +51,17 @@ def test_headline_figures_match_the_documentation(demo: Engine, year: int) -> No
         assert rows[label] == f"{value:,.1f}", label
     for site in ("baotou", "ganzhou"):
         assert f"{p['by_site'][site]['total_t_co2e']:,.1f}" in DOC
+    for line in ("baotou / separation", "baotou / metal", "ganzhou / recycling", "ganzhou / magnet"):
+        assert f"{p['by_line'][line]['total_t_co2e']:,.1f}" in DOC
 
 
-def test_the_site_month_walkthrough(demo: Engine) -> None:
+def test_the_line_month_walkthrough(demo: Engine) -> None:
     with session_scope(demo) as s:
-        ex = explain(s, "demo", 2024, site="ganzhou", month="2024-03")
-        s1 = explain(s, "demo", 2024, site="ganzhou", month="2024-03", scope="1")
-        m = explain(s, "demo", 2024, site="ganzhou", month="2024-03", scope="2m")
-        cn = explain(s, "demo", 2024, site="ganzhou", month="2024-03", scope="1", method="cn-2015")
+        where = {"site": "ganzhou", "line": "recycling", "month": "2024-03"}
+        ex = explain(s, "demo", 2024, **where)
+        s1 = explain(s, "demo", 2024, **where, scope="1")
+        m = explain(s, "demo", 2024, **where, scope="2m")
+        cn = explain(s, "demo", 2024, **where, scope="1", method="cn-2015")
     for value in (ex["t_co2e"], s1["t_co2e"], m["t_co2e"], cn["t_co2e"]):
         assert f"**{value:,.3f}" in DOC
     for r in ex["records"]:

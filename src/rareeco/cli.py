@@ -433,6 +433,7 @@ def show_inventory(p: dict[str, Any]) -> None:
 @inventory_app.command("explain")
 def inventory_explain(org: Org, year: Annotated[int, typer.Option()],
                       site: Annotated[str | None, typer.Option()] = None,
+                      line: Annotated[str | None, typer.Option(help="a line of --site")] = None,
                       month: Annotated[str | None, typer.Option(help="YYYY-MM")] = None,
                       activity: Annotated[str | None, typer.Option()] = None,
                       scope: Annotated[str | None, typer.Option(help="1, 2, 2m (market) or 3")] = None,
@@ -445,7 +446,7 @@ def inventory_explain(org: Org, year: Annotated[int, typer.Option()],
 
     with session() as s:
         ex = explain(s, org, year, site=site, month=month, activity=activity, scope=scope, method=method,
-                     gwp_set=gwp, factor_sets=factors or None)
+                     gwp_set=gwp, factor_sets=factors or None, line=line)
     if as_json:
         print_json(ex)
         return

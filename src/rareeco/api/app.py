@@ -243,10 +243,10 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, demo_mod
     def inventory_explain(org: str, year: Annotated[int, Path(ge=1990, le=2100)], _who: Reader, s: Db,
                           site: str | None = None, month: str | None = None, activity: str | None = None,
                           scope: str | None = None, method: str = "ghg-protocol",
-                          gwp_set: str = "ar6") -> dict[str, Any]:
+                          gwp_set: str = "ar6", line: str | None = None) -> dict[str, Any]:
         from rareeco.inventory.explain import explain
 
-        return explain(s, org, year, site, month, activity, scope, method, gwp_set)
+        return explain(s, org, year, site, month, activity, scope, method, gwp_set, line=line)
 
     @app.get(f"{PREFIX}/orgs/{{org}}/periods", tags=["verification"])
     def periods_list(org: str, _who: Reader, s: Db) -> list[dict[str, Any]]:

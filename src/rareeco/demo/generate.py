@@ -2,7 +2,7 @@
 
 The demo organisation (``organisation.toml``) has two sites: a Bayan Obo-type separation plant at
 Baotou (3,000 t/yr REO) and an NdFeB-scrap recycling plant at Ganzhou (2,000 t/yr REO).  This module
-turns a small set of *invented* plant parameters (the ``_PLANT`` table below) into the rows a plant's
+turns a small set of *invented* plant parameters (the ``PLANT`` table below) into the rows a plant's
 ESG engineer would type into the import template: one row per site, month and activity, in the units
 plants write (kWh, MWh, Nm3, 万Nm3, t, kg, t·km).
 
@@ -45,6 +45,9 @@ PRODUCT_SHARE: dict[str, dict[str, float]] = {
                "heavy-re-concentrate": 0.007},
     "ganzhou": {"prnd-oxide-recycled": 0.95, "dy2o3-recycled": 0.05},
 }
+
+OXIDE_LINES = {"baotou": "separation", "ganzhou": "recycling"}
+"""The oxide-making line of each site (the sites' other lines are in :mod:`rareeco.demo.downstream`)."""
 
 BASTNAESITE_REO_SHARE = 0.70
 """Share of the concentrate's REO held in bastnäsite (the rest is monazite, which carries no carbon) [-]."""
@@ -117,7 +120,7 @@ class _LineYear:
 
 _NO_MGO = (0.0,) * 12
 
-_PLANT: dict[tuple[str, int], _LineYear] = {
+PLANT: dict[tuple[str, int], _LineYear] = {
     ("baotou", 2024): _LineYear(
         t_reo_per_month=245.0,
         load=(0.93, 0.80, 0.98, 1.00, 1.02, 1.00, 0.97, 0.22, 1.00, 1.03, 1.02, 0.98),
@@ -246,12 +249,12 @@ def load_structure() -> dict[str, Any]:
 # --- generation -------------------------------------------------------------------------------------------
 
 
-def _month_bounds(year: int, month: int) -> tuple[str, str]:
+def month_bounds(year: int, month: int) -> tuple[str, str]:
     last = calendar.monthrange(year, month)[1]
     return date(year, month, 1).isoformat(), date(year, month, last).isoformat()
 
 
-def _written(amount_base: float, unit: str, decimals: int | None = None) -> int | float:
+def written(amount_base: float, unit: str, decimals: int | None = None) -> int | float:
     """An amount in its base unit as a plant writes it in ``unit`` (rounded; whole numbers as int)."""
     factor, places = _WRITE[unit]
     places = places if decimals is None else decimals
@@ -271,10 +274,10 @@ class _Rows:
         kind = activity.rsplit(".", 1)[0] if activity.startswith("process.") and activity.count(".") == 2 \
             else activity
         unit, supplier, evidence = _PAPERWORK[self.site][kind]
-        start, end = _month_bounds(self.year, month)
+        start, end = month_bounds(self.year, month)
         self.rows.append({
             "site": self.site, "line": self.line, "product": product, "period_start": start,
-            "period_end": end, "activity": activity, "amount": _written(amount_base, unit, decimals),
+            "period_end": end, "activity": activity, "amount": written(amount_base, unit, decimals),
             "unit": unit, "supplier": supplier, "evidence": evidence.format(ym=f"{self.year}-{month:02d}"),
             "note": note,
         })
@@ -293,7 +296,7 @@ def _lot_purchases(consumption_t: list[float], lot_t: float) -> list[float]:
 
 
 def _site_rows(site: str, line: str, year: int) -> list[dict[str, Any]]:
-    p = _PLANT[(site, year)]
+    p = PLANT[(site, year)]
     rng = np.random.default_rng([SEED, year, 0 if site == "baotou" else 1])
     # One fixed block of standard-normal draws per month (clipped at ±2.5), so adding an activity
     # never shifts the noise of the others.
@@ -438,8 +441,7 @@ def activity_rows(year: int) -> pd.DataFrame:
         raise ValueError(f"the demo covers the years {YEARS}, not {year!r}")
     structure = load_structure()
     rows: list[dict[str, Any]] = []
-    for site, spec in structure["sites"].items():
-        (line,) = spec["lines"]
+    for site, line in OXIDE_LINES.items():   # the metal and magnet lines are in rareeco.demo.downstream
         products = {c for c, pr in structure["products"].items() if pr["site"] == site and pr["line"] == line}
         if products != set(PRODUCT_SHARE[site]):
             raise ValueError(f"organisation.toml and PRODUCT_SHARE disagree on the products of {site}/{line}")

@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rareeco.demo.downstream import downstream_rows
 from rareeco.demo.generate import activity_rows, load_structure
 from rareeco.ingest.activity import import_activity, sha256
 from rareeco.ledger import structure
 from rareeco.ledger.accounts import ensure_demo_users
-from rareeco.ledger.models import ApiToken, FactorSetRecord, ImportBatch, Organisation
+from rareeco.ledger.models import ApiToken, FactorSetRecord, ImportBatch, Line, Organisation, Product, Site
 from rareeco.ledger.structure import now
 from rareeco.ledger.tokens import digest
 from rareeco.reference.usersets import add_factor_set, choose_sets
@@ -35,6 +36,36 @@ def year_csv(year: int) -> bytes:
     return activity_rows(year).to_csv(index=False).encode("utf-8")
 
 
+def demo_files() -> list[tuple[str, bytes]]:
+    """The demo's activity files: per year the oxide plants, then the product chain (feeds, metal, magnets).
+
+    Two files per year, so a ledger loaded before the chain existed gains the second file without the
+    first one changing (a changed first file would overlap its earlier version).
+    """
+    files = []
+    for year in YEARS:
+        files.append((f"demo-activity-{year}.csv", year_csv(year)))
+        files.append((f"demo-chain-{year}.csv", downstream_rows(year).to_csv(index=False).encode("utf-8")))
+    return files
+
+
+def _add_missing_structure(session: Session, st: dict[str, Any]) -> None:
+    """Sites, lines and products of organisation.toml that the ledger does not hold yet (idempotent)."""
+    sites = {s.code: s for s in session.execute(select(Site).where(Site.org_id == ORG)).scalars()}
+    lines = {(ln.site_id, ln.code) for ln in session.execute(select(Line).where(Line.org_id == ORG)).scalars()}
+    products = {p.code for p in session.execute(select(Product).where(Product.org_id == ORG)).scalars()}
+    for code, site in st["sites"].items():
+        if code not in sites:
+            sites[code] = structure.add_site(session, ORG, code, site["province"], site["name"], site["grid_region"],
+                                             ACTOR)
+        for lcode, line in site.get("lines", {}).items():
+            if (sites[code].id, lcode) not in lines:
+                structure.add_line(session, ORG, code, lcode, line["name"], line.get("capacity_t_reo_per_yr"), ACTOR)
+    for pcode, p in st["products"].items():
+        if pcode not in products:
+            structure.add_product(session, ORG, pcode, p["name"], p.get("name_zh", ""), p.get("unit", "t"), ACTOR)
+
+
 def load_demo(session: Session, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     say = progress or (lambda _m: None)
     st = load_structure()
@@ -42,27 +73,23 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None) -
     if created:
         o = st["organisation"]
         structure.create_org(session, ORG, o["name"], ACTOR)
-        for code, site in st["sites"].items():
-            structure.add_site(session, ORG, code, site["province"], site["name"], site["grid_region"], ACTOR)
-            for lcode, line in site.get("lines", {}).items():
-                structure.add_line(session, ORG, code, lcode, line["name"], line.get("capacity_t_reo_per_yr"),
-                                   ACTOR)
-        for pcode, p in st["products"].items():
-            structure.add_product(session, ORG, pcode, p["name"], p.get("name_zh", ""), p.get("unit", "t"), ACTOR)
-    if not session.execute(select(FactorSetRecord).where(FactorSetRecord.org_id == ORG,
-                                                         FactorSetRecord.set_id == FACTOR_SET)).first():
-        text = resources.files("rareeco.demo").joinpath(f"{FACTOR_SET}.csv").read_text("utf-8")
+    _add_missing_structure(session, st)
+    text = resources.files("rareeco.demo").joinpath(f"{FACTOR_SET}.csv").read_text("utf-8")
+    latest = session.execute(select(FactorSetRecord.content).where(FactorSetRecord.org_id == ORG,
+                                                                   FactorSetRecord.set_id == FACTOR_SET)
+                             .order_by(FactorSetRecord.id.desc()).limit(1)).scalar_one_or_none()
+    if latest != text:   # new, or a newer version of the file than the ledger holds
         add_factor_set(session, ORG, text, FACTOR_SET, ACTOR)
-        choose_sets(session, ORG, [FACTOR_SET], None, ACTOR)
+        if latest is None:
+            choose_sets(session, ORG, [FACTOR_SET], None, ACTOR)
     imported = []
-    for year in YEARS:
-        data = year_csv(year)
+    for name, data in demo_files():
         if session.execute(select(ImportBatch).where(ImportBatch.org_id == ORG, ImportBatch.sha256 == sha256(data),
                                                      ImportBatch.status == "active")).first():
             continue
-        say(f"importing demo activity data {year}")
-        r = import_activity(session, ORG, data, f"demo-activity-{year}.csv", ACTOR)
-        imported.append(f"{year}: {r.rows_stored} rows (batch {r.batch_id})")
+        say(f"importing {name}")
+        r = import_activity(session, ORG, data, name, ACTOR)
+        imported.append(f"{name}: {r.rows_stored} rows (batch {r.batch_id})")
     if not session.execute(select(ApiToken).where(ApiToken.token_sha256 == digest(DEMO_TOKEN))).first():
         session.add(ApiToken(org_id=ORG, name="demo (public)", token_sha256=digest(DEMO_TOKEN), role="admin",
                       created_at=now()))

@@ -43,6 +43,7 @@ from rareeco.units import UnitError, conversion_factor
 REQUIRED = ("site", "period_start", "period_end", "activity", "amount", "unit")
 OPTIONAL = ("line", "product", "meter", "supplier", "evidence", "note")
 COLUMNS = REQUIRED + OPTIONAL
+PRODUCT_ACTIVITIES = ("production.output", "consumption.product")   # rows that must name a product
 MAX_FINDINGS_PER_CODE = 1000  # beyond this, one summary finding per code (a million bad rows stay readable)
 Progress = Callable[[str, int], None]
 
@@ -301,9 +302,10 @@ def validate(df: pd.DataFrame, file_name: str, ctx: ImportContext) -> Validated:
     col.rows_fail(has_product & product_id.isna().to_numpy(), "unknown_product", "product", s["product"],
                   lambda v: f"unknown product {v!r}",
                   f"use a product id of this organisation or add it: rareeco product add {ctx.org_id} PRODUCT")
-    needs_product = (act == "production.output").to_numpy() & ~has_product
+    needs_product = act.isin(PRODUCT_ACTIVITIES).to_numpy() & ~has_product
     col.rows_fail(needs_product, "product_required", "product", s["product"],
-                  lambda v: "production.output needs the product column", "name the product made")
+                  lambda v: "production.output and consumption.product need the product column",
+                  "name the product made (production.output) or used as feed (consumption.product)")
 
     # locked periods
     for lock in ctx.locks:

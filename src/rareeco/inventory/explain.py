@@ -10,14 +10,16 @@ from sqlalchemy.orm import Session
 
 from rareeco.errors import NotFoundError, ValidationFailed
 from rareeco.inventory.service import compute
-from rareeco.ledger.models import ActivityRecord, ImportBatch, Site
+from rareeco.ledger.models import ActivityRecord, ImportBatch, Line, Site
 
 
 def _filter(lines: pd.DataFrame, site_id: int | None, month: int | None, activity: str | None,
-            scope: str | None) -> pd.DataFrame:
+            scope: str | None, line_id: int | None = None) -> pd.DataFrame:
     sel = pd.Series(True, index=lines.index)
     if site_id is not None:
         sel &= lines["site_id"] == site_id
+    if line_id is not None:
+        sel &= lines["line_id"] == line_id
     if month is not None:
         sel &= lines["month"] == month
     if activity is not None:
@@ -35,14 +37,25 @@ def _filter(lines: pd.DataFrame, site_id: int | None, month: int | None, activit
 
 def explain(session: Session, org_id: str, year: int, site: str | None = None, month: str | None = None,
             activity: str | None = None, scope: str | None = None, method: str = "ghg-protocol",
-            gwp_set: str = "ar6", factor_sets: list[str] | None = None, limit: int = 500) -> dict[str, Any]:
-    """The number for the selection, each contributing record with its arithmetic, and the factors cited."""
-    site_id = None
+            gwp_set: str = "ar6", factor_sets: list[str] | None = None, limit: int = 500,
+            line: str | None = None) -> dict[str, Any]:
+    """The number for the selection, each contributing record with its arithmetic, and the factors cited.
+
+    ``line`` (a line code of ``site``) narrows the selection to one production line.
+    """
+    site_id = line_id = None
+    if line is not None and site is None:
+        raise ValidationFailed("a line is chosen within a site", fix="give the site too (--site SITE --line LINE)")
     if site is not None:
         st = session.execute(select(Site).where(Site.org_id == org_id, Site.code == site)).scalar_one_or_none()
         if st is None:
             raise NotFoundError(f"site {site!r} not found in {org_id!r}", fix="see: rareeco site list ORG")
         site_id = st.id
+        if line is not None:
+            ln = session.execute(select(Line).where(Line.site_id == st.id, Line.code == line)).scalar_one_or_none()
+            if ln is None:
+                raise NotFoundError(f"line {line!r} not found at site {site!r}", fix="see: rareeco line list ORG")
+            line_id = ln.id
     month_no = None
     if month is not None:
         try:
@@ -53,7 +66,7 @@ def explain(session: Session, org_id: str, year: int, site: str | None = None, m
             raise ValidationFailed(f"month {month} is not in {year}", fix=f"use a month of {year}")
         month_no = m
     payload, calc = compute(session, org_id, year, method, gwp_set, factor_sets)
-    sel = _filter(calc.lines, site_id, month_no, activity, scope)
+    sel = _filter(calc.lines, site_id, month_no, activity, scope, line_id)
     ids = [int(i) for i in sel["id"].unique()]
     detail: dict[int, Any] = {}
     for chunk in range(0, len(ids), 5000):
@@ -80,7 +93,7 @@ def explain(session: Session, org_id: str, year: int, site: str | None = None, m
                for fid, f in sorted(calc.factors.items()) if fid in used | gwp_ids]
     return {
         "organisation": org_id, "year": year, "method": method, "gwp_set": gwp_set,
-        "selection": {"site": site, "month": month, "activity": activity, "scope": scope},
+        "selection": {"site": site, "line": line, "month": month, "activity": activity, "scope": scope},
         "t_co2e": round(float(sel["t_co2e"].sum()), 6),
         "by_activity": {k: round(float(v), 6) for k, v in sel.groupby("activity")["t_co2e"].sum().items()},
         "records": rows, "records_total": len(sel), "factors": factors,
