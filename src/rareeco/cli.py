@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
 from rareeco.errors import Finding, RareecoError
@@ -35,11 +35,12 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 user_app = typer.Typer(help="Web users and their roles.", no_args_is_help=True)
 inventory_app = typer.Typer(help="The organisational GHG inventory.", invoke_without_command=True)
+footprint_app = typer.Typer(help="Product carbon footprints from the ledger (ISO 14067).", invoke_without_command=True)
 for _name, _sub in (("org", org_app), ("site", site_app), ("line", line_app), ("product", product_app),
                     ("meter", meter_app), ("factors", factors_app), ("template", template_app),
                     ("quarantine", quarantine_app), ("period", period_app), ("audit", audit_app), ("token", token_app),
                     ("user", user_app),
-                    ("inventory", inventory_app)):
+                    ("inventory", inventory_app), ("footprint", footprint_app)):
     app.add_typer(_sub, name=_name)
 app.add_typer(lca_app, name="lca")
 
@@ -451,6 +452,84 @@ def inventory_explain(org: Org, year: Annotated[int, typer.Option()],
         print_json(ex)
         return
     out.print(render_text(ex), highlight=False, markup=False)
+
+
+# ---------------------------------------------------------------- product footprints
+
+@footprint_app.callback()
+def footprint_cmd(ctx: typer.Context, org: Annotated[str | None, typer.Option("--org")] = None,
+                  product: Annotated[str | None, typer.Option(help="product id (default: every product)")] = None,
+                  year: Annotated[int | None, typer.Option(help="reporting year")] = None,
+                  allocation: Annotated[str | None, typer.Option(help="mass or economic (default: the "
+                                                                 "organisation's settings)")] = None,
+                  gwp: Annotated[str, typer.Option(help="ar6 or ar5")] = "ar6",
+                  iterations: Annotated[int, typer.Option(help="Monte Carlo iterations (0: none)")] = 2000,
+                  as_json: Annotated[bool, typer.Option("--json")] = False, actor: Actor = None) -> None:
+    """Footprint of the products made in a year, per declared unit, from the ledger's data."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if org is None or year is None:
+        raise RareecoError("--org and --year are required",
+                           fix="e.g. rareeco footprint --org demo --product prnd-oxide --year 2025")
+    from rareeco.footprint.service import footprints, product_footprint
+
+    with session() as s:
+        payload = footprints(s, org, year, gwp, iterations, actor_name(actor))
+    chosen = [product] if product else sorted(payload["products"])
+    results = [product_footprint(payload, p, allocation) for p in chosen]
+    if as_json:
+        print_json(results[0] if product else results)
+        return
+    show_footprints(results)
+
+
+def show_footprints(results: list[dict[str, Any]]) -> None:
+    first = results[0]
+    t = Table(title=f"{first['organisation']} {first['year']} — kg CO2e per declared unit, GWP100 "
+              f"{first['gwp_set'].upper()}, allocation {first['allocation']}")
+    for col in ("product", "declared unit", "kg CO2e", "mass", "economic", "95 % interval", "primary data"):
+        t.add_column(col, justify="left" if col in ("product", "declared unit") else "right", no_wrap=True)
+    for r in results:
+        u = r.get("uncertainty")
+        interval = f"{u['percentiles']['p2.5']:.2f}–{u['percentiles']['p97.5']:.2f}" if u else ""
+        t.add_row(r["product"], r["declared_unit"], f"{r['kg_co2e_per_declared_unit']:.3f}",
+                  *(f"{r['by_allocation_kg_co2e'][a]:.3f}" if a in r["by_allocation_kg_co2e"] else "n/a"
+                    for a in ("mass", "economic")),
+                  interval, f"{r['primary_data_share_pct']:.1f} %")
+    out.print(t)
+    if len(results) == 1:
+        r = first
+        out.print("top contributions (kg CO2e):", highlight=False)
+        for k, v in list(r["contributions_kg_co2e"].items())[:8]:
+            out.print(f"  {k}: {v:.3f}", highlight=False)
+        for a, factors in r["allocation_factors"].items():
+            shares = ", ".join(f"{p} {100 * f:.2f} %" for p, f in factors.items())
+            out.print(f"{a} allocation of {r['line']}: {shares} (sum {100 * sum(factors.values()):.2f} %)",
+                      highlight=False)
+    for n in first["notes"]:
+        out.print(f"[yellow]note[/yellow] {escape(n)}", highlight=False)
+    for x in first["excluded"]:
+        out.print(f"[yellow]excluded[/yellow] {escape(x.get('activity') or x.get('line') or '')}: "
+                  f"{escape(str(x['reason']))}", highlight=False)
+
+
+@footprint_app.command("settings")
+def footprint_settings(org: Org, file: Annotated[Path | None, typer.Argument(help="YAML settings to store")] = None,
+                       actor: Actor = None) -> None:
+    """Show the footprint settings of an organisation, or store new ones from FILE (docs/footprints.md)."""
+    from rareeco.footprint.service import config_of, set_config
+
+    with session() as s:
+        if file is None:
+            from rareeco.ledger.models import FootprintConfig as ConfigRecord
+
+            rec = s.execute(select(ConfigRecord).where(ConfigRecord.org_id == org)
+                            .order_by(ConfigRecord.id.desc()).limit(1)).scalar_one_or_none()
+            out.print(rec.content if rec else f"# {org}: default settings\n{config_of(s, org)}", highlight=False,
+                      markup=False)
+            return
+        cfg = set_config(s, org, file.read_text("utf-8"), actor_name(actor))
+    err.print(f"footprint settings of {org} stored (sha256 {cfg.sha256[:16]})")
 
 
 # ---------------------------------------------------------------- periods and audit

@@ -41,6 +41,10 @@ _DEFINITIONS = [
     "CF4 = [tetrafluoromethane]",
     "C2F6 = [hexafluoroethane]",
     "SF6 = [sulfur_hexafluoride]",
+    # currencies: each its own dimension; exchange rates are dated data, never a unit conversion
+    "CNY = [currency_cny]",
+    "USD = [currency_usd]",
+    "EUR = [currency_eur]",
 ]
 for _d in _DEFINITIONS:
     ureg.define(_d)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from rareeco.demo.downstream import downstream_rows
 from rareeco.demo.generate import activity_rows, load_structure
+from rareeco.footprint.service import set_config
 from rareeco.ingest.activity import import_activity, sha256
 from rareeco.ledger import structure
 from rareeco.ledger.accounts import ensure_demo_users
@@ -90,6 +91,8 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None) -
         say(f"importing {name}")
         r = import_activity(session, ORG, data, name, ACTOR)
         imported.append(f"{name}: {r.rows_stored} rows (batch {r.batch_id})")
+    settings = resources.files("rareeco.demo").joinpath("footprint.yaml").read_text("utf-8")
+    set_config(session, ORG, settings, ACTOR)   # a new version only when the file changed
     if not session.execute(select(ApiToken).where(ApiToken.token_sha256 == digest(DEMO_TOKEN))).first():
         session.add(ApiToken(org_id=ORG, name="demo (public)", token_sha256=digest(DEMO_TOKEN), role="admin",
                       created_at=now()))

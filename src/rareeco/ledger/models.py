@@ -303,3 +303,18 @@ class PendingUpload(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     replace_batch: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FootprintConfig(Base):
+    """An organisation's product-footprint settings (YAML text, docs/footprints.md); the latest version is used.
+
+    Results store the ``sha256`` of the version they used.
+    """
+
+    __tablename__ = "footprint_configs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

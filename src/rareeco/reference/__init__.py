@@ -29,7 +29,7 @@ FACTOR_COLUMNS = ("factor_id", "kind", "key", "year", "gas", "value", "unit", "s
                   "version", "valid_from", "valid_to", "note")
 REQUIRED_COLUMNS = ("factor_id", "kind", "key", "value", "unit", "source", "tag", "version")
 BUILTIN_SETS = ("cn-mee-grid", "cn-electricity-cfp", "ipcc-2006-fuels", "cn-nonferrous-2015",
-                "gbt2589-coal-equivalent", "gwp-ar5", "gwp-ar6", "stoichiometry")
+                "gbt2589-coal-equivalent", "gwp-ar5", "gwp-ar6", "stoichiometry", "re-prices")
 GWP_SETS = {"ar5": "gwp-ar5", "ar6": "gwp-ar6"}
 
 

@@ -1,0 +1,172 @@
+"""Product footprints on the ledger: read the year, build, assess both allocations, store with provenance."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import rareeco
+from rareeco.errors import FactorNotFoundError, NotFoundError, ValidationFailed
+from rareeco.footprint.assess import assess
+from rareeco.footprint.config import ALLOCATIONS, DEFAULT_FACTOR_GSD, FootprintConfig, parse_config
+from rareeco.footprint.system import build, line_years
+from rareeco.inventory.service import factor_table, input_batches, input_sha256, load_records
+from rareeco.ledger import audit
+from rareeco.ledger.models import FootprintConfig as ConfigRecord
+from rareeco.ledger.models import Line, Product, Result, Site
+from rareeco.ledger.structure import get_org, now
+from rareeco.reference.usersets import chosen_sets
+
+KIND = "footprint"
+DEFAULT_GWP = "ar6"
+DEFAULT_ITERATIONS = 2000
+
+
+def config_of(session: Session, org_id: str) -> FootprintConfig:
+    """The organisation's latest footprint settings (the defaults when it has none)."""
+    rec = session.execute(select(ConfigRecord).where(ConfigRecord.org_id == org_id)
+                          .order_by(ConfigRecord.id.desc()).limit(1)).scalar_one_or_none()
+    return parse_config(rec.content, f"footprint settings of {org_id}") if rec else FootprintConfig()
+
+
+def set_config(session: Session, org_id: str, text: str, actor: str) -> FootprintConfig:
+    """Check and store new footprint settings (a new version; earlier results keep the sha they used)."""
+    get_org(session, org_id)
+    cfg = parse_config(text)
+    if config_of(session, org_id).sha256 != cfg.sha256:
+        session.add(ConfigRecord(org_id=org_id, sha256=cfg.sha256, content=text, added_by=actor, added_at=now()))
+        audit.append(session, actor, "footprint.settings", org_id, org_id, {"sha256": cfg.sha256})
+    return cfg
+
+
+def _structure(session: Session, org_id: str) -> tuple[dict[int, tuple[str, str]], dict[int, str], dict[str, Any]]:
+    sites = {s.id: s.code for s in session.execute(select(Site).where(Site.org_id == org_id)).scalars()}
+    lines = {ln.id: (sites[ln.site_id], ln.code)
+             for ln in session.execute(select(Line).where(Line.org_id == org_id)).scalars()}
+    products = {p.id: p for p in session.execute(select(Product).where(Product.org_id == org_id)).scalars()}
+    return lines, {i: p.code for i, p in products.items()}, {p.code: p for p in products.values()}
+
+
+def compute(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP,
+            iterations: int = DEFAULT_ITERATIONS) -> dict[str, Any]:
+    """Footprints of every product the organisation made in ``year``, under mass and economic allocation."""
+    get_org(session, org_id)
+    config = config_of(session, org_id)
+    table = factor_table(session, org_id, chosen_sets(session, org_id, year))
+    start, end = date(year, 1, 1), date(year, 12, 31)
+    records = load_records(session, org_id, start, end)
+    line_keys, product_codes, products = _structure(session, org_id)
+    lines, excluded = line_years(records, year, line_keys, product_codes)
+    if not any(t > 0 for ly in lines for t in ly.made_t.values()):
+        raise NotFoundError(f"no production recorded for {org_id} in {year}",
+                            fix="import production.output rows (with the product column) for the year")
+    by_allocation: dict[str, Any] = {}
+    systems = {}
+    unavailable = {}
+    for allocation in (config.allocation, *(a for a in ALLOCATIONS if a != config.allocation)):
+        try:
+            fs = build(lines, year, config, table, gwp_set, allocation, excluded)
+        except FactorNotFoundError as exc:   # e.g. no price: the other allocation is still shown
+            if allocation == config.allocation:
+                raise
+            unavailable[allocation] = f"{exc.message} — {exc.fix}"
+            continue
+        systems[allocation] = fs
+        declared = {p: config.declared(p) for p in fs.line_of}
+        by_allocation[allocation] = assess(fs, iterations=iterations, declared=declared)
+    fs = systems[config.allocation]
+    batches = input_batches(session, org_id, start, end)
+    return {
+        "organisation": org_id, "year": year, "gwp_set": gwp_set, "default_allocation": config.allocation,
+        "products": {p: {"name": products[p].name, "name_zh": products[p].name_zh, "line": fs.line_of[p]}
+                     for p in fs.line_of},
+        "footprints": by_allocation,
+        "unavailable_allocations": unavailable,
+        "allocation_factors": {a: s.allocation_factors for a, s in systems.items()},
+        "allocation_basis": {a: s.allocation_basis for a, s in systems.items()},
+        "lines": [{"line": ly.key, "made_t": ly.made_t, "feeds_t": ly.feeds_t, "amounts": ly.amounts,
+                   "records": ly.records} for ly in lines],
+        "background": [{"activity": b.id, "name": b.name, "unit": b.unit, "t_co2e_per_unit": b.t_co2e_per_unit,
+                        "factor": b.factor.cite() if b.factor else None,
+                        "tag": b.factor.tag if b.factor else None, "note": b.note}
+                       for b in fs.background.values()],
+        "direct_emission_factors": {a: [f.cite() for f in fs_] for a, fs_ in fs.direct_factors.items()},
+        "gwp": {g: v for g, v in fs.gas_gwp.items() if g != "CO2e"},
+        "gwp_factors": [f.cite() for f in fs.gwp_factors],
+        "notes": fs.notes, "excluded": fs.excluded,
+        "assumptions": {"measured_gsd": config.measured_gsd, "factor_gsd": config.factor_gsd,
+                        "defaults": config.factor_gsd == DEFAULT_FACTOR_GSD,
+                        "monte_carlo_iterations": iterations},
+        "provenance": {"factor_sets": table.versions(), "input_batches": batches,
+                       "input_sha256": input_sha256(batches), "settings_sha256": config.sha256,
+                       "records": int(records.shape[0]), "software_version": rareeco.__version__,
+                       "calculated_at": now().isoformat(timespec="seconds")},
+    }
+
+
+def _digest(payload_inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(f"{payload_inputs['input_sha256']}|{payload_inputs['settings_sha256']}".encode()) \
+        .hexdigest()
+
+
+def footprints(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP,
+               iterations: int = DEFAULT_ITERATIONS, actor: str = "cli") -> dict[str, Any]:
+    """The stored footprints of ``year`` when inputs, settings, factor sets and software are unchanged; else new ones.
+
+    Stored as a result (kind ``footprint``) with the checksums of the input batches and the settings, the
+    factor-set versions, the GWP set and the software version (DESIGN.md style 8).
+    """
+    start, end = date(year, 1, 1), date(year, 12, 31)
+    versions = factor_table(session, org_id, chosen_sets(session, org_id, year)).versions()
+    digest = _digest({"input_sha256": input_sha256(input_batches(session, org_id, start, end)),
+                      "settings_sha256": config_of(session, org_id).sha256})
+    q = (select(Result).where(Result.org_id == org_id, Result.kind == KIND, Result.period == str(year),
+                              Result.gwp_set == gwp_set, Result.input_sha256 == digest,
+                              Result.software_version == rareeco.__version__).order_by(Result.id.desc()))
+    for r in session.execute(q).scalars():
+        if r.factor_sets == versions and r.payload.get("assumptions", {}).get("monte_carlo_iterations") == iterations:
+            return {**r.payload, "result_id": r.id}
+    payload = compute(session, org_id, year, gwp_set, iterations)
+    r = Result(org_id=org_id, kind=KIND, period=str(year), method=payload["default_allocation"], gwp_set=gwp_set,
+               factor_sets=versions, input_sha256=digest, software_version=rareeco.__version__, created_at=now(),
+               frozen=False, payload=payload)
+    session.add(r)
+    session.flush()
+    audit.append(session, actor, "footprint.calculate", f"{org_id}/{year}", org_id,
+                 {"result_id": r.id, "input_sha256": digest,
+                  "products": {p: round(v["kg_co2e_per_declared_unit"], 6)
+                               for p, v in payload["footprints"][payload["default_allocation"]].items()}})
+    return {**payload, "result_id": r.id}
+
+
+def product_footprint(payload: dict[str, Any], product: str, allocation: str | None = None) -> dict[str, Any]:
+    """One product's footprint from :func:`footprints`, under ``allocation`` (default: the settings'),
+    with the other allocation beside it."""
+    if product not in payload["products"]:
+        raise NotFoundError(f"no footprint for product {product!r} in {payload['year']}",
+                            fix="products made that year: " + ", ".join(sorted(payload["products"])))
+    allocation = allocation or payload["default_allocation"]
+    if allocation not in ALLOCATIONS:
+        raise ValidationFailed(f"allocation {allocation!r} unknown", fix="use mass or economic")
+    if allocation not in payload["footprints"]:
+        raise FactorNotFoundError(f"{allocation} allocation is not available: "
+                                  f"{payload['unavailable_allocations'][allocation]}")
+    line = payload["products"][product]["line"]
+    shown = list(payload["footprints"])
+    out = dict(payload["footprints"][allocation][product])
+    out.update({
+        "organisation": payload["organisation"], "year": payload["year"], "gwp_set": payload["gwp_set"],
+        "name": payload["products"][product]["name"], "name_zh": payload["products"][product]["name_zh"],
+        "by_allocation_kg_co2e": {a: payload["footprints"][a][product]["kg_co2e_per_declared_unit"]
+                                  for a in shown},
+        "allocation_factors": {a: payload["allocation_factors"][a][line] for a in shown},
+        "allocation_basis": {a: payload["allocation_basis"][a][line] for a in shown},
+        "unavailable_allocations": payload["unavailable_allocations"],
+        "notes": payload["notes"], "excluded": payload["excluded"],
+        "provenance": {**payload["provenance"], "result_id": payload.get("result_id")},
+    })
+    return out
