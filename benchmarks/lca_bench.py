@@ -46,7 +46,7 @@ import numpy as np
 import scipy
 from scipy.sparse.csgraph import connected_components
 
-from rareeco.lca import LCA, MonteCarlo
+from rareeco.lca import LCA, MonteCarlo, matrix_data
 from rareeco.lca.brightway import to_datapackage
 from rareeco.lca.matrices import LOGNORMAL, NORMAL, TRIANGULAR, UNIFORM, ExchangeArrays, IndexMap, MatrixData
 from rareeco.lca.solve import ColamdFactorisation, SuperLUFactorisation
@@ -279,11 +279,50 @@ def all_products(n: int, sample: int, failures: list[str]) -> list[str]:
 
 def monte_carlo(bg_n: int, iterations: int, bw_iterations: int, failures: list[str]) -> list[str]:
     data, products = with_foreground(ecoinvent_like(bg_n, seed=bg_n), 100, seed=1)
-    exp = to_datapackage(data, uncertainty=True)
     n_unc = int(data.technosphere.uncertain.sum() + data.biosphere.uncertain.sum())
+    return compare_monte_carlo(data, products, f"3. Monte Carlo: 100-process foreground ({n_unc} uncertain "
+                               f"exchanges) over a certain {bg_n:,}-process background", iterations, bw_iterations,
+                               failures)
+
+
+def demo_chain() -> tuple[MatrixData, list[str]]:
+    """The demo producer's 2025 product system (economic allocation), as ``rareeco footprint`` builds it."""
+    import tempfile
+    from datetime import date
+
+    from rareeco.demo.load import load_demo
+    from rareeco.footprint.service import _structure, config_of
+    from rareeco.footprint.system import METHOD, build, line_years
+    from rareeco.inventory.service import factor_table, load_records
+    from rareeco.ledger.db import make_engine, session_scope
+    from rareeco.reference.usersets import chosen_sets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        eng = make_engine(f"sqlite:///{tmp}/demo.db")
+        with session_scope(eng) as s:
+            load_demo(s)
+            config, table = config_of(s, "demo"), factor_table(s, "demo", chosen_sets(s, "demo", 2025))
+            records = load_records(s, "demo", date(2025, 1, 1), date(2025, 12, 31))
+            line_keys, codes, _ = _structure(s, "demo")
+        eng.dispose()
+    lines, excluded = line_years(records, 2025, line_keys, codes)
+    fs = build(lines, 2025, config, table, "ar6", "economic", excluded)
+    return matrix_data(fs.system, METHOD), ["ndfeb-magnet", "ndfeb-magnet-recycled", "prnd-oxide"]
+
+
+def rare_earth_chain(iterations: int, bw_iterations: int, failures: list[str]) -> list[str]:
+    data, products = demo_chain()
+    n_unc = int(data.technosphere.uncertain.sum() + data.biosphere.uncertain.sum())
+    return compare_monte_carlo(data, products, f"3b. Monte Carlo of the rare-earth chain: the demo producer's 2025 "
+                               f"footprint system ({len(data.processes)} processes, {n_unc} uncertain exchanges, "
+                               "all lognormal)", iterations, bw_iterations, failures)
+
+
+def compare_monte_carlo(data: MatrixData, products: list[str], title: str, iterations: int, bw_iterations: int,
+                        failures: list[str]) -> list[str]:
+    exp = to_datapackage(data, uncertainty=True)
     lines: list[str] = []
-    say(lines, "", f"3. Monte Carlo: 100-process foreground ({n_unc} uncertain exchanges) over a certain "
-        f"{bg_n:,}-process background", "")
+    say(lines, "", title, "")
     demand = {products[0]: 1.0}
     MonteCarlo(data, {"p": demand}, seed=2).run(200)      # warm-up (first-call costs)
     t0 = time.perf_counter()
@@ -415,6 +454,7 @@ def main() -> int:
     single(sizes, failures)
     all_products(max(sizes), args.sample, failures)
     monte_carlo(args.mc_background, args.mc_iterations, args.bw_mc_iterations, failures)
+    rare_earth_chain(args.mc_iterations, args.bw_mc_iterations, failures)
     memory(max(sizes))
     print(f"\nrun time {time.perf_counter() - t0:.0f} s; peak RSS of this process {peak_rss_mb():,.0f} MB")
     if failures:
