@@ -54,6 +54,7 @@ def test_carbonate_minerals_and_oxalic_acid_ratio() -> None:
         CO2 / (AW["Ca"] + AW["C"] + 3 * AW["O"]), abs=6e-4)
     assert t.get("process_co2", "carbonate_decomposition:magnesite").value == pytest.approx(
         CO2 / (AW["Mg"] + AW["C"] + 3 * AW["O"]), abs=6e-4)
+    assert t.get("process_co2", "anode_carbon:graphite").value == pytest.approx(CO2 / AW["C"], abs=6e-4)
     dihydrate = 2 * AW["H"] + 2 * AW["C"] + 4 * AW["O"] + 2 * (2 * AW["H"] + AW["O"])
     assert t.get("oxalic_acid_co2", "oxalic_acid").value == pytest.approx(CO2 / dihydrate, abs=6e-4)
 

@@ -74,6 +74,7 @@ _PAPERWORK = {
     "process.pfc_cf4": ("kg", "", "off-gas PFC monitoring report {ym}"),
     "process.pfc_c2f6": ("kg", "", "off-gas PFC monitoring report {ym}"),
     "purchased.graphite_anode": ("t", "graphite electrode supplier", "invoice {ym} graphite anodes"),
+    "process.anode_carbon": ("t", "", "anode change log {ym}"),
     "purchased.fluoride_salts": ("t", "fluoride-salt supplier", "invoice {ym} REF3 and LiF"),
     "purchased.iron": ("t", "pure-iron supplier", "invoice {ym} pure iron"),
     "purchased.ferroboron": ("t", "ferroboron supplier", "invoice {ym} ferroboron"),
@@ -139,7 +140,9 @@ def _metal_rows(year: int) -> list[dict[str, Any]]:
         out.add(m, "process.pfc_cf4", cf4, decimals=1, note="measured in the cell off-gas")
         out.add(m, "process.pfc_c2f6", cf4 * p.c2f6_share * (1 + 0.05 * e[4]), decimals=2,
                 note="measured in the cell off-gas")
-        out.add(m, "purchased.graphite_anode", p.anode_t_per_t * metal * (1 + 0.02 * e[5]))
+        anode = p.anode_t_per_t * metal * (1 + 0.02 * e[5])
+        out.add(m, "purchased.graphite_anode", anode)
+        out.add(m, "process.anode_carbon", anode, note="anodes consumed in the cells (as bought this month)")
         out.add(m, "purchased.fluoride_salts", p.salts_t_per_t * metal * (1 + 0.03 * e[6]), decimals=2)
     return out.rows
 
