@@ -288,26 +288,19 @@ def monte_carlo(bg_n: int, iterations: int, bw_iterations: int, failures: list[s
 def demo_chain() -> tuple[MatrixData, list[str]]:
     """The demo producer's 2025 product system (economic allocation), as ``rareeco footprint`` builds it."""
     import tempfile
-    from datetime import date
 
     from rareeco.demo.load import load_demo
-    from rareeco.footprint.service import _structure, config_of
-    from rareeco.footprint.system import METHOD, build, line_years
-    from rareeco.inventory.service import factor_table, load_records
+    from rareeco.footprint.service import read_year, systems
+    from rareeco.footprint.system import METHOD
     from rareeco.ledger.db import make_engine, session_scope
-    from rareeco.reference.usersets import chosen_sets
 
     with tempfile.TemporaryDirectory() as tmp:
         eng = make_engine(f"sqlite:///{tmp}/demo.db")
         with session_scope(eng) as s:
             load_demo(s)
-            config, table = config_of(s, "demo"), factor_table(s, "demo", chosen_sets(s, "demo", 2025))
-            records = load_records(s, "demo", date(2025, 1, 1), date(2025, 12, 31))
-            line_keys, codes, _ = _structure(s, "demo")
+            built, _ = systems(read_year(s, "demo", 2025))
         eng.dispose()
-    lines, excluded = line_years(records, 2025, line_keys, codes)
-    fs = build(lines, 2025, config, table, "ar6", "economic", excluded)
-    return matrix_data(fs.system, METHOD), ["ndfeb-magnet", "ndfeb-magnet-recycled", "prnd-oxide"]
+    return matrix_data(built["economic"].system, METHOD), ["ndfeb-magnet", "ndfeb-magnet-recycled", "prnd-oxide"]
 
 
 def rare_earth_chain(iterations: int, bw_iterations: int, failures: list[str]) -> list[str]:

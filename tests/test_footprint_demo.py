@@ -20,13 +20,11 @@ import pytest
 from sqlalchemy import Engine
 
 from rareeco.demo.load import load_demo
-from rareeco.footprint.service import compute, config_of
-from rareeco.footprint.system import METHOD, FootprintSystem, build, line_years
+from rareeco.footprint.service import compute, read_year, systems
+from rareeco.footprint.system import METHOD, FootprintSystem
 from rareeco.inventory.service import compute as inventory_compute
-from rareeco.inventory.service import factor_table, load_records
 from rareeco.lca import LCA, matrix_data
 from rareeco.ledger.db import make_engine, session_scope
-from rareeco.reference.usersets import chosen_sets
 
 DOC = (Path(__file__).parents[1] / "docs" / "footprints.md").read_text("utf-8")
 YEAR = 2025
@@ -46,18 +44,11 @@ def payload(demo: Engine) -> dict[str, Any]:
         return compute(s, "demo", YEAR)
 
 
-def systems(demo: Engine) -> dict[str, FootprintSystem]:
-    from datetime import date
-
-    from rareeco.footprint.service import _structure
-
+def demo_systems(demo: Engine) -> dict[str, FootprintSystem]:
     with session_scope(demo) as s:
-        config = config_of(s, "demo")
-        table = factor_table(s, "demo", chosen_sets(s, "demo", YEAR))
-        records = load_records(s, "demo", date(YEAR, 1, 1), date(YEAR, 12, 31))
-        line_keys, codes, _ = _structure(s, "demo")
-    lines, excluded = line_years(records, YEAR, line_keys, codes)
-    return {a: build(lines, YEAR, config, table, "ar6", a, excluded) for a in ("mass", "economic")}
+        built, unavailable = systems(read_year(s, "demo", YEAR))
+    assert not unavailable and set(built) == {"mass", "economic"}
+    return built
 
 
 def test_the_table_of_the_page(payload: dict[str, Any]) -> None:
@@ -130,7 +121,7 @@ def test_bw2calc_gives_the_same_footprints(demo: Engine) -> None:
         pytest.skip(f"bw2calc not installed ({exc}); pip install -e '.[test]'")
     from rareeco.lca.brightway import to_datapackage
 
-    for fs in systems(demo).values():
+    for fs in demo_systems(demo).values():
         data = matrix_data(fs.system, METHOD)
         ours = LCA(data).product_scores()
         exp = to_datapackage(data, uncertainty=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -13,12 +14,13 @@ import rareeco
 from rareeco.errors import FactorNotFoundError, NotFoundError, ValidationFailed
 from rareeco.footprint.assess import assess
 from rareeco.footprint.config import ALLOCATIONS, DEFAULT_FACTOR_GSD, FootprintConfig, parse_config
-from rareeco.footprint.system import build, line_years
+from rareeco.footprint.system import FootprintSystem, LineYear, build, line_years
 from rareeco.inventory.service import factor_table, input_batches, input_sha256, load_records
 from rareeco.ledger import audit
 from rareeco.ledger.models import FootprintConfig as ConfigRecord
 from rareeco.ledger.models import Line, Product, Result, Site
 from rareeco.ledger.structure import get_org, now
+from rareeco.reference import FactorTable
 from rareeco.reference.usersets import chosen_sets
 
 KIND = "footprint"
@@ -43,42 +45,62 @@ def set_config(session: Session, org_id: str, text: str, actor: str) -> Footprin
     return cfg
 
 
-def _structure(session: Session, org_id: str) -> tuple[dict[int, tuple[str, str]], dict[int, str], dict[str, Any]]:
+@dataclass
+class LedgerYear:
+    """What the ledger says about an organisation's year, ready to build product systems from."""
+
+    org_id: str
+    year: int
+    config: FootprintConfig
+    table: FactorTable
+    lines: list[LineYear]
+    excluded: list[dict[str, object]]
+    records: int
+    products: dict[str, Product]
+
+
+def read_year(session: Session, org_id: str, year: int) -> LedgerYear:
+    """The year's records per line, the organisation's settings and its chosen factor sets."""
+    get_org(session, org_id)
     sites = {s.id: s.code for s in session.execute(select(Site).where(Site.org_id == org_id)).scalars()}
-    lines = {ln.id: (sites[ln.site_id], ln.code)
-             for ln in session.execute(select(Line).where(Line.org_id == org_id)).scalars()}
+    line_keys = {ln.id: (sites[ln.site_id], ln.code)
+                 for ln in session.execute(select(Line).where(Line.org_id == org_id)).scalars()}
     products = {p.id: p for p in session.execute(select(Product).where(Product.org_id == org_id)).scalars()}
-    return lines, {i: p.code for i, p in products.items()}, {p.code: p for p in products.values()}
+    records = load_records(session, org_id, date(year, 1, 1), date(year, 12, 31))
+    lines, excluded = line_years(records, year, line_keys, {i: p.code for i, p in products.items()})
+    if not any(t > 0 for ly in lines for t in ly.made_t.values()):
+        raise NotFoundError(f"no production recorded for {org_id} in {year}",
+                            fix="import production.output rows (with the product column) for the year")
+    return LedgerYear(org_id, year, config_of(session, org_id),
+                      factor_table(session, org_id, chosen_sets(session, org_id, year)), lines, excluded,
+                      int(records.shape[0]), {p.code: p for p in products.values()})
+
+
+def systems(ly: LedgerYear, gwp_set: str = DEFAULT_GWP) -> tuple[dict[str, FootprintSystem], dict[str, str]]:
+    """The product system under each allocation, the settings' first; and why an allocation is unavailable
+    (e.g. a co-product without a price: the other allocation is still shown)."""
+    out: dict[str, FootprintSystem] = {}
+    unavailable: dict[str, str] = {}
+    for allocation in (ly.config.allocation, *(a for a in ALLOCATIONS if a != ly.config.allocation)):
+        try:
+            out[allocation] = build(ly.lines, ly.year, ly.config, ly.table, gwp_set, allocation, ly.excluded)
+        except FactorNotFoundError as exc:
+            if allocation == ly.config.allocation:
+                raise
+            unavailable[allocation] = f"{exc.message} — {exc.fix}"
+    return out, unavailable
 
 
 def compute(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP,
             iterations: int = DEFAULT_ITERATIONS) -> dict[str, Any]:
     """Footprints of every product the organisation made in ``year``, under mass and economic allocation."""
-    get_org(session, org_id)
-    config = config_of(session, org_id)
-    table = factor_table(session, org_id, chosen_sets(session, org_id, year))
+    ly = read_year(session, org_id, year)
+    config, table, lines, products = ly.config, ly.table, ly.lines, ly.products
+    built, unavailable = systems(ly, gwp_set)
+    by_allocation = {a: assess(fs, iterations=iterations, declared={p: config.declared(p) for p in fs.line_of})
+                     for a, fs in built.items()}
+    fs = built[config.allocation]
     start, end = date(year, 1, 1), date(year, 12, 31)
-    records = load_records(session, org_id, start, end)
-    line_keys, product_codes, products = _structure(session, org_id)
-    lines, excluded = line_years(records, year, line_keys, product_codes)
-    if not any(t > 0 for ly in lines for t in ly.made_t.values()):
-        raise NotFoundError(f"no production recorded for {org_id} in {year}",
-                            fix="import production.output rows (with the product column) for the year")
-    by_allocation: dict[str, Any] = {}
-    systems = {}
-    unavailable = {}
-    for allocation in (config.allocation, *(a for a in ALLOCATIONS if a != config.allocation)):
-        try:
-            fs = build(lines, year, config, table, gwp_set, allocation, excluded)
-        except FactorNotFoundError as exc:   # e.g. no price: the other allocation is still shown
-            if allocation == config.allocation:
-                raise
-            unavailable[allocation] = f"{exc.message} — {exc.fix}"
-            continue
-        systems[allocation] = fs
-        declared = {p: config.declared(p) for p in fs.line_of}
-        by_allocation[allocation] = assess(fs, iterations=iterations, declared=declared)
-    fs = systems[config.allocation]
     batches = input_batches(session, org_id, start, end)
     return {
         "organisation": org_id, "year": year, "gwp_set": gwp_set, "default_allocation": config.allocation,
@@ -86,8 +108,8 @@ def compute(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP
                      for p in fs.line_of},
         "footprints": by_allocation,
         "unavailable_allocations": unavailable,
-        "allocation_factors": {a: s.allocation_factors for a, s in systems.items()},
-        "allocation_basis": {a: s.allocation_basis for a, s in systems.items()},
+        "allocation_factors": {a: s.allocation_factors for a, s in built.items()},
+        "allocation_basis": {a: s.allocation_basis for a, s in built.items()},
         "lines": [{"line": ly.key, "made_t": ly.made_t, "feeds_t": ly.feeds_t, "amounts": ly.amounts,
                    "records": ly.records} for ly in lines],
         "background": [{"activity": b.id, "name": b.name, "unit": b.unit, "t_co2e_per_unit": b.t_co2e_per_unit,
@@ -103,14 +125,14 @@ def compute(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP
                         "monte_carlo_iterations": iterations},
         "provenance": {"factor_sets": table.versions(), "input_batches": batches,
                        "input_sha256": input_sha256(batches), "settings_sha256": config.sha256,
-                       "records": int(records.shape[0]), "software_version": rareeco.__version__,
+                       "records": ly.records, "software_version": rareeco.__version__,
                        "calculated_at": now().isoformat(timespec="seconds")},
     }
 
 
-def _digest(payload_inputs: dict[str, Any]) -> str:
-    return hashlib.sha256(f"{payload_inputs['input_sha256']}|{payload_inputs['settings_sha256']}".encode()) \
-        .hexdigest()
+def _digest(input_sha256: str, settings_sha256: str) -> str:
+    """The checksum a stored footprint is found by: its input batches and its settings."""
+    return hashlib.sha256(f"{input_sha256}|{settings_sha256}".encode()).hexdigest()
 
 
 def footprints(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP,
@@ -122,8 +144,7 @@ def footprints(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_
     """
     start, end = date(year, 1, 1), date(year, 12, 31)
     versions = factor_table(session, org_id, chosen_sets(session, org_id, year)).versions()
-    digest = _digest({"input_sha256": input_sha256(input_batches(session, org_id, start, end)),
-                      "settings_sha256": config_of(session, org_id).sha256})
+    digest = _digest(input_sha256(input_batches(session, org_id, start, end)), config_of(session, org_id).sha256)
     q = (select(Result).where(Result.org_id == org_id, Result.kind == KIND, Result.period == str(year),
                               Result.gwp_set == gwp_set, Result.input_sha256 == digest,
                               Result.software_version == rareeco.__version__).order_by(Result.id.desc()))
