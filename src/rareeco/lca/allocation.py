@@ -93,7 +93,10 @@ class MultiOutputProcess:
 
 @dataclass(frozen=True)
 class DatedPrice:
-    """``price`` [``currency`` per ``unit``] of ``product`` from ``valid_from`` on (until a later price)."""
+    """``price`` [``currency`` per ``unit``] of ``product`` from ``valid_from`` on (until a later price).
+
+    ``valid_to`` (optional, inclusive) ends the price earlier: after it the price is not in force.
+    """
 
     product: str
     price: float
@@ -101,6 +104,7 @@ class DatedPrice:
     unit: str
     valid_from: date
     source: str = ""
+    valid_to: date | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,9 @@ def allocate(process: MultiOutputProcess, factors: Mapping[str, float], method: 
     -----
     Co-product *i* becomes a process producing :math:`a_i` per run with every input and emission
     :math:`F_i \\times` the original (ISO 14044 §4.3.4.2).  Distributions are scaled with the amount
-    (a lognormal keeps its σ).  Exchanges with a zero factor are left out.
+    (a lognormal keeps its σ).  Exchanges with a zero factor are left out.  The exchanges are listed
+    co-product by co-product (in the order of ``process.products``, those with a non-zero factor),
+    each in the order of the process's exchanges.
     """
     missing = {p.id for p in process.products} ^ set(factors)
     if missing:
@@ -216,11 +222,13 @@ def mass_allocation(process: MultiOutputProcess, mass_kg_per_unit: Mapping[str, 
 
 
 def price_on(prices: Sequence[DatedPrice], product: str, on: date) -> DatedPrice:
-    """The price of ``product`` in force on ``on``: the latest with ``valid_from ≤ on``."""
-    valid = [p for p in prices if p.product == product and p.valid_from <= on]
+    """The price of ``product`` in force on ``on``: the latest with ``valid_from ≤ on`` (and ``on ≤ valid_to``)."""
+    valid = [p for p in prices if p.product == product and p.valid_from <= on
+             and (p.valid_to is None or on <= p.valid_to)]
     if not valid:
         raise AllocationError(f"no price of {product!r} in force on {on.isoformat()}",
-                              fix="add a dated price (valid_from on or before that date) for each co-product")
+                              fix="add a dated price (valid_from on or before that date, valid_to not before it) "
+                                  "for each co-product")
     return max(valid, key=lambda p: p.valid_from)
 
 
@@ -275,7 +283,8 @@ def substitution(process: MultiOutputProcess, determining: str, substitutes: Map
     -----
     The process makes :math:`a_d` of the determining product; each other co-product *i* becomes an
     input of :math:`-a_i` from ``substitutes[i]`` (avoided production; Heijungs & Suh 2002 §6.3,
-    Weidema 2000).  Factors: 1 for the determining product, 0 for the others.
+    Weidema 2000).  Factors: 1 for the determining product, 0 for the others.  The technosphere
+    exchanges are the process's own, in order, then one avoided input per other co-product.
     """
     d = process.product(determining)
     others = [p for p in process.products if p.id != determining]
