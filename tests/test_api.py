@@ -19,6 +19,10 @@ CSV = ("site,period_start,period_end,activity,amount,unit\n"
        "baotou,2024-01-01,2024-01-31,electricity.grid,100,MWh\n"
        "baotou,2024-01-01,2024-01-31,fuel.diesel,2,t\n")
 SECRET_FILE = "acme-secret-file.csv"
+# 2023: a line that makes la2o3, so the footprint routes have a product to show (every row on the line)
+PRODUCTION = ("site,line,product,period_start,period_end,activity,amount,unit\n"
+              "baotou,sep,la2o3,2023-01-01,2023-12-31,production.output,10,t\n"
+              "baotou,sep,,2023-01-01,2023-12-31,electricity.grid,50,MWh\n")
 
 
 @pytest.fixture
@@ -34,7 +38,11 @@ def api(engine: Engine) -> tuple[TestClient, dict[str, dict[str, str]], int]:
     r = client.post("/api/v1/orgs/acme/imports", headers=headers["acme"],
                     files={"file": (SECRET_FILE, CSV.encode(), "text/csv")})
     assert r.status_code == 201, r.text
-    return client, headers, r.json()["batch_id"]
+    batch_id = r.json()["batch_id"]
+    r = client.post("/api/v1/orgs/acme/imports", headers=headers["acme"],
+                    files={"file": ("acme-production-2023.csv", PRODUCTION.encode(), "text/csv")})
+    assert r.status_code == 201, r.text
+    return client, headers, batch_id
 
 
 def assert_error_shape(body: dict) -> None:  # type: ignore[type-arg]
@@ -54,8 +62,9 @@ def org_routes(client: TestClient) -> list[tuple[str, str]]:
 
 
 def fill(path: str, org: str, batch_id: int) -> str:
-    return (path.replace("{org}", org).replace("{year}", "2024").replace("{batch_id}", str(batch_id))
-            .replace("{period}", "2024"))
+    year = "2023" if "/footprints/" in path else "2024"        # the year acme made la2o3
+    return (path.replace("{org}", org).replace("{year}", year).replace("{batch_id}", str(batch_id))
+            .replace("{period}", "2024").replace("{product}", "la2o3"))
 
 
 def call(client: TestClient, method: str, url: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -71,7 +80,8 @@ def call(client: TestClient, method: str, url: str, headers: dict[str, str]):  #
 def test_every_org_route_is_closed_to_other_organisations(api) -> None:  # type: ignore[no-untyped-def]
     client, headers, batch_id = api
     routes = org_routes(client)
-    assert len(routes) >= 14
+    assert len(routes) >= 16
+    assert ("GET", "/api/v1/orgs/{org}/footprints/{year}/{product}") in routes
     before = client.get("/api/v1/orgs/acme/audit?limit=1000", headers=headers["acme"]).json()
     for method, path in routes:
         r = call(client, method, fill(path, "acme", batch_id), headers["other"])

@@ -149,3 +149,14 @@ def test_allocation_conserves_the_line_burden(made: list[float], mwh: float, hcl
     assert math.fsum(fs.allocation_factors["s / l"].values()) == pytest.approx(1.0, abs=1e-12)
     total = math.fsum(res[c]["kg_co2e_per_declared_unit"] * t for c, t in zip(codes, made, strict=True))
     assert total == pytest.approx(mwh * 0.6205 + hcl_t * 0.3, rel=1e-9)
+
+
+def test_records_without_a_line_are_excluded_with_their_amount(ledger: Engine) -> None:
+    """A site-level row beside line rows (the line column then holds floats and gaps) is named, not lost."""
+    extra = HEADER + "baotou,,,2023-01-01,2023-12-31,electricity.grid,7,MWh\n"
+    with session_scope(ledger) as s:
+        import_activity(s, "acme", extra.encode(), "site-level.csv", "test")
+        p = footprints(s, "acme", 2023, iterations=0)
+    assert {"activity": "electricity.grid", "amount": 7.0, "unit": "MWh"}.items() <= \
+        next(e for e in p["excluded"] if e.get("activity") == "electricity.grid").items()
+    assert p["footprints"]["mass"]["a"]["kg_co2e_per_declared_unit"] == pytest.approx(65.05 / 40, rel=1e-12)

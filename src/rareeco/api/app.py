@@ -248,6 +248,29 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, demo_mod
 
         return explain(s, org, year, site, month, activity, scope, method, gwp_set, line=line)
 
+    @app.get(f"{PREFIX}/orgs/{{org}}/footprints/{{year}}", tags=["footprints"])
+    def footprints_list(org: str, year: Annotated[int, Path(ge=1990, le=2100)], who: Reader,
+                        s: Db) -> dict[str, Any]:
+        """Every product made in the year: kg CO2e per declared unit under the default allocation, both
+        allocations side by side, the 95 % interval, the primary-data share (ISO 14067, stored with provenance)."""
+        from rareeco.footprint.service import footprints, summary
+
+        p = footprints(s, org, year, actor=who.name)
+        return {"organisation": org, "year": year, "gwp_set": p["gwp_set"],
+                "default_allocation": p["default_allocation"], "result_id": p.get("result_id"),
+                "unavailable_allocations": p["unavailable_allocations"], "products": summary(p)}
+
+    @app.get(f"{PREFIX}/orgs/{{org}}/footprints/{{year}}/{{product}}", tags=["footprints"])
+    def footprint_get(org: str, year: Annotated[int, Path(ge=1990, le=2100)], product: str, who: Reader, s: Db,
+                      allocation: Annotated[str | None, Query(description="mass or economic (default: the "
+                                                                          "organisation's settings)")] = None
+                      ) -> dict[str, Any]:
+        """One product's footprint: contributions, ISO 14067 split, data quality, uncertainty, both
+        allocations, the line's allocation factors, notes, exclusions and provenance."""
+        from rareeco.footprint.service import footprints, product_footprint
+
+        return product_footprint(footprints(s, org, year, actor=who.name), product, allocation)
+
     @app.get(f"{PREFIX}/orgs/{{org}}/periods", tags=["verification"])
     def periods_list(org: str, _who: Reader, s: Db) -> list[dict[str, Any]]:
         return [{"period": p.period, "locked_by": p.locked_by, "locked_at": p.locked_at, "comment": p.comment,

@@ -191,3 +191,24 @@ def product_footprint(payload: dict[str, Any], product: str, allocation: str | N
         "provenance": {**payload["provenance"], "result_id": payload.get("result_id")},
     })
     return out
+
+
+def summary(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per product of ``payload`` (sorted by line, then code): the figure under the default
+    allocation, both allocations side by side, the 95 % interval, the primary-data share, the declared unit."""
+    default = payload["default_allocation"]
+    rows = []
+    for code, info in payload["products"].items():
+        fp = payload["footprints"][default][code]
+        u = fp.get("uncertainty")
+        rows.append({
+            "product": code, "name": info.get("name"), "name_zh": info.get("name_zh"), "line": info["line"],
+            "declared_unit": fp["declared_unit"], "allocation": default,
+            "kg_co2e_per_declared_unit": fp["kg_co2e_per_declared_unit"],
+            "by_allocation_kg_co2e": {a: payload["footprints"][a][code]["kg_co2e_per_declared_unit"]
+                                      for a in ALLOCATIONS if a in payload["footprints"]},
+            "interval_95_kg_co2e": ([u["percentiles"]["p2.5"], u["percentiles"]["p97.5"]] if u else None),
+            "primary_data_share_pct": fp["primary_data_share_pct"],
+            "result_id": payload.get("result_id"),
+        })
+    return sorted(rows, key=lambda r: (r["line"], r["product"]))

@@ -110,7 +110,8 @@ def line_years(records: pd.DataFrame, year: int, line_keys: dict[int, tuple[str,
                          "reason": "recorded for a site, not a line: give the line column to count it in a "
                                    "product footprint"})
     out = []
-    for line_id, grp in pieces[pieces["line_id"].notna()].groupby("line_id"):
+    lined = pieces[pieces["line_id"].notna()].astype({"line_id": "int64"})   # a float column when some lack one
+    for line_id, grp in lined.groupby("line_id"):
         site, line = line_keys[int(str(line_id))]
         by_product = grp[grp["product_id"].notna()]
 

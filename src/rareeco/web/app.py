@@ -196,6 +196,7 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
         name = f"inventory-{org}-{year}-{method}-{ctx.lang}.{fmt}"
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
+    import rareeco.web.footprints  # noqa: F401  (the product-footprint pages)
     import rareeco.web.routes  # noqa: F401  (registers the other pages; imported here: it imports this module)
 
     app.include_router(router)

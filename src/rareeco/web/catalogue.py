@@ -10,11 +10,12 @@ from jinja2.ext import babel_extract
 
 from rareeco.web.i18n import catalogue_path
 
-# Messages built in Python code and shown through gettext (roles, sign-in errors).
+# Messages built in Python code and shown through gettext (roles, sign-in errors, chart labels).
 CODE_MESSAGES = ("admin", "steward", "verifier", "viewer",
                  "wrong user name or password", "check both and try again",
                  "too many failed sign-ins; wait and try again",
-                 "the demo password is accepted only in demo mode")
+                 "the demo password is accepted only in demo mode",
+                 "direct emissions — {line}")
 
 
 def template_messages() -> set[str]:
