@@ -25,6 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from rareeco.errors import ValidationFailed
 from rareeco.footprint.assess import assess
@@ -59,19 +60,24 @@ def cf4_gwp() -> float:
     return FactorTable(builtin_sets()).gwp("ar6")["CF4"].value
 
 
+def hand_ledger(s: Session, org: str, name: str | None = None) -> None:
+    """The organisation ``org`` with the hand ledger of this module's docstring."""
+    structure.create_org(s, org, name)
+    structure.add_site(s, org, "baotou", "CN-NM")
+    for line in ("sep", "met"):
+        structure.add_line(s, org, "baotou", line)
+    for p in ("a", "b", "m"):
+        structure.add_product(s, org, p)
+    add_factor_set(s, org, USER_SET, "test-set", "test")
+    choose_sets(s, org, ["test-set"], None, "test")
+    set_config(s, org, SETTINGS, "test")
+    import_activity(s, org, (HEADER + ROWS).encode(), "hand.csv", "test")
+
+
 @pytest.fixture
 def ledger(engine: Engine) -> Engine:
     with session_scope(engine) as s:
-        structure.create_org(s, "acme")
-        structure.add_site(s, "acme", "baotou", "CN-NM")
-        for line in ("sep", "met"):
-            structure.add_line(s, "acme", "baotou", line)
-        for p in ("a", "b", "m"):
-            structure.add_product(s, "acme", p)
-        add_factor_set(s, "acme", USER_SET, "test-set", "test")
-        choose_sets(s, "acme", ["test-set"], None, "test")
-        set_config(s, "acme", SETTINGS, "test")
-        import_activity(s, "acme", (HEADER + ROWS).encode(), "hand.csv", "test")
+        hand_ledger(s, "acme")
     return engine
 
 

@@ -13,15 +13,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from rareeco.demo.load import load_demo
-from rareeco.footprint.service import footprints, product_footprint, set_config
-from rareeco.ingest.activity import import_activity
-from rareeco.ledger import structure, tokens
+from rareeco.footprint.service import footprints, product_footprint
+from rareeco.ledger import tokens
 from rareeco.ledger.db import make_engine, session_scope
 from rareeco.ledger.models import AuditEntry, Result
 from rareeco.reference.catalogue import activities
-from rareeco.reference.usersets import add_factor_set, choose_sets
 from rareeco.web import i18n
-from test_footprint import HEADER, ROWS, SETTINGS, USER_SET
+from test_footprint import hand_ledger
 from test_web_pages import assert_accessible, sign_in, users
 
 with warnings.catch_warnings():
@@ -41,16 +39,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     eng = make_engine(f"sqlite:///{tmp_path_factory.mktemp('fpweb') / 'ledger.db'}")
     with session_scope(eng) as s:
         load_demo(s)
-        structure.create_org(s, "other", "Other Metals")
-        structure.add_site(s, "other", "baotou", "CN-NM")
-        for line in ("sep", "met"):
-            structure.add_line(s, "other", "baotou", line)
-        for p in ("a", "b", "m"):
-            structure.add_product(s, "other", p)
-        add_factor_set(s, "other", USER_SET, "test-set", "test")
-        choose_sets(s, "other", ["test-set"], None, "test")
-        set_config(s, "other", SETTINGS, "test")
-        import_activity(s, "other", (HEADER + ROWS).encode(), "hand.csv", "test")
+        hand_ledger(s, "other", "Other Metals")
         toks = {"demo": tokens.create(s, "demo", "reader", "viewer"), "other": tokens.create(s, "other", "o", "admin")}
     users(eng, "demo", vic="viewer")
     users(eng, "other", bob="admin")
