@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from rareeco.errors import ValidationFailed
+from rareeco.errors import FactorNotFoundError, ValidationFailed
 from rareeco.footprint.assess import assess
 from rareeco.footprint.config import FootprintConfig, ProductSettings, parse_config
 from rareeco.footprint.service import footprints, product_footprint, set_config
@@ -166,3 +166,13 @@ def test_records_without_a_line_are_excluded_with_their_amount(ledger: Engine) -
     assert {"activity": "electricity.grid", "amount": 7.0, "unit": "MWh"}.items() <= \
         next(e for e in p["excluded"] if e.get("activity") == "electricity.grid").items()
     assert p["footprints"]["mass"]["a"]["kg_co2e_per_declared_unit"] == pytest.approx(65.05 / 40, rel=1e-12)
+
+
+def test_prices_in_two_currencies_make_economic_allocation_unavailable_not_wrong() -> None:
+    usd = USER_SET.replace("t.price.b,price,b,2023,,10,CNY/kg", "t.price.b,price,b,2023,,1.4,USD/kg")
+    table = FactorTable([parse_factor_set(usd, "test-set")] + builtin_sets())
+    line = LineYear("s / sep", "s", {"a": 10.0, "b": 30.0}, {}, {"electricity.grid": 100.0}, 2)
+    with pytest.raises(FactorNotFoundError, match="no common currency"):
+        build([line], 2023, FootprintConfig(), table, allocation="economic")
+    assert build([line], 2023, FootprintConfig(), table, allocation="mass").allocation_factors["s / sep"] == \
+        {"a": 0.25, "b": 0.75}

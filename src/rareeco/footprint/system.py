@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from rareeco.errors import FactorNotFoundError, ValidationFailed
+from rareeco.errors import FactorNotFoundError, UnitError, ValidationFailed
 from rareeco.footprint.config import FootprintConfig
 from rareeco.inventory.calculate import coefficient_frame, gwp_multipliers, split_by_month
 from rareeco.lca import (
@@ -191,10 +191,15 @@ def allocation_quantities(line: LineYear, method: str, config: FootprintConfig, 
     if method == "mass":
         return made, {p: f"{t:,.1f} t" for p, t in made.items()}, []
     quantities, basis, notes = {}, {}, []
+    ref_unit = ""                         # the first price's unit: the others are converted to it
     for p, t in made.items():
         f, note = _dated(table, "price", config.price_key(p), year)
-        cny_per_t = f.value * conversion_factor(f.unit, "CNY/t")
-        quantities[p] = t * cny_per_t
+        ref_unit = ref_unit or f.unit
+        try:
+            quantities[p] = t * f.value * conversion_factor(f.unit, ref_unit)
+        except UnitError as exc:          # e.g. CNY/kg beside USD/kg: an exchange rate is dated data, not a unit
+            raise FactorNotFoundError(f"prices of {line.key} in {f.unit} and {ref_unit}: no common currency",
+                                      fix="give the co-products of a line prices in one currency") from exc
         basis[p] = f"{t:,.1f} t × {f.value:g} {f.unit} [{f.factor_id}, {f.tag}]"
         if note:
             notes.append(note)
@@ -247,6 +252,9 @@ def build(lines: list[LineYear], year: int, config: FootprintConfig, table: Fact
         factors[ly.key] = allocation_factors(quantities)
         outputs = set(factors[ly.key])
         whole = {feed: config.feed_target(feed, outputs) for feed in ly.feeds_t}
+        for feed in (f for f in ly.feeds_t if f not in made_by):
+            excluded.append({"line": ly.key, "feed": feed, "reason": f"{feed} was not made in {year}: its "
+                             "footprint is unknown (record its production)"})
         for p, share in factors[ly.key].items():
             per_t = share / ly.made_t[p]
             for act, amount in ly.amounts.items():
@@ -258,8 +266,6 @@ def build(lines: list[LineYear], year: int, config: FootprintConfig, table: Fact
                     bio.append(BiosphereExchange(p, gas, amount * t_per_unit * per_t, uncertainty=gsd_measured))
             for feed, t in ly.feeds_t.items():
                 if feed not in made_by:
-                    excluded.append({"line": ly.key, "feed": feed, "reason": f"{feed} was not made in {year}: "
-                                     "its footprint is unknown (record its production)"})
                     continue
                 amount = (t / ly.made_t[p] if whole[feed] == p else 0.0) if whole[feed] else t * per_t
                 if amount:
