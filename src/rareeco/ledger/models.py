@@ -318,3 +318,139 @@ class FootprintConfig(Base):
     content: Mapped[str] = mapped_column(Text)
     added_by: Mapped[str] = mapped_column(String(200))
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- green trade (issue 5): PACT host and client, EPDs ---------------------------------------------------------
+
+class PactClient(Base):
+    """A data recipient (a buyer) of the PACT host: OAuth2 client credentials, owned by one organisation.
+
+    ``callback_hosts``: the only hosts events may be sent to for this client (no requests to arbitrary hosts).
+    """
+
+    __tablename__ = "pact_clients"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(100), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    company_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)     # the buyer's URNs, for requests
+    callback_hosts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PactGrant(Base):
+    """What a client may see: the organisation's footprints of one product (``*``: all of its products)."""
+
+    __tablename__ = "pact_grants"
+    __table_args__ = (UniqueConstraint("client_pk", "product_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("pact_clients.id"), index=True)
+    product_code: Mapped[str] = mapped_column(String(64))
+    granted_by: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PactFootprint(Base):
+    """A published PACT ProductFootprint (v3 JSON in ``payload``), made from a stored footprint result.
+
+    A new version of a product's footprint deprecates the previous one (``status``), never edits it.
+    """
+
+    __tablename__ = "pact_footprints"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)          # the PACT id (UUID)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    product_code: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))                          # Active | Deprecated
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    result_id: Mapped[int | None] = mapped_column(Integer, nullable=True)    # the footprint result it came from
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class PactEvent(Base):
+    """An event to or from the PACT host (CloudEvents 1.0): received requests and the outbox of replies.
+
+    Outgoing events are retried with back-off until delivered or ``attempts`` runs out.
+    """
+
+    __tablename__ = "pact_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    client_pk: Mapped[int | None] = mapped_column(ForeignKey("pact_clients.id"), nullable=True)
+    direction: Mapped[str] = mapped_column(String(8))                       # in | out
+    event_type: Mapped[str] = mapped_column(String(120))
+    event_id: Mapped[str] = mapped_column(String(120))
+    target_url: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))                          # received | pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SupplierFootprint(Base):
+    """A supplier's product footprint pulled over PACT (or imported), used as supplier-specific primary data.
+
+    ``activity`` is the purchased input it prices (e.g. ``purchased.re_concentrate``): the footprint uses it
+    in place of the secondary factor while it is valid.
+    """
+
+    __tablename__ = "supplier_footprints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    source: Mapped[str] = mapped_column(String(400))                        # host URL or file
+    pf_id: Mapped[str] = mapped_column(String(36))                           # the supplier's PACT id
+    supplier: Mapped[str] = mapped_column(String(200))
+    product_ids: Mapped[list[Any]] = mapped_column(JSON)
+    activity: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kg_co2e_per_unit: Mapped[float] = mapped_column(Float)
+    declared_unit: Mapped[str] = mapped_column(String(32))
+    valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    primary_data_share_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sha256: Mapped[str] = mapped_column(String(64))
+    pulled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Epd(Base):
+    """An environmental product declaration (EN 15804+A2, ISO 14025) and its workflow.
+
+    ``status``: draft → in_verification → verified → published; a published EPD is immutable and a new
+    version supersedes it (``supersedes_id``).  ``uuid`` is stable across versions (the declaration's id);
+    ``content`` holds the declaration (results per module and indicator, the ISO 14025 content).
+    """
+
+    __tablename__ = "epds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    product_code: Mapped[str] = mapped_column(String(64))
+    year: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("epds.id"), nullable=True)
+    result_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    verified_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EpdComment(Base):
+    """A verifier's (or the declarant's) comment on an EPD version."""
+
+    __tablename__ = "epd_comments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epd_id: Mapped[int] = mapped_column(ForeignKey("epds.id"), index=True)
+    author: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    text: Mapped[str] = mapped_column(Text)
