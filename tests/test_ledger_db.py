@@ -27,3 +27,15 @@ def test_rolled_back_savepoint_keeps_the_outer_transaction(engine: Engine) -> No
         nested.rollback()
     with session_scope(engine) as s:
         assert s.get(Organisation, "kept") is not None and s.get(Organisation, "dropped") is None
+
+
+def test_migrations_build_exactly_the_models(engine: Engine) -> None:
+    """Alembic's comparison of the migrated database with the models finds nothing to add or drop."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from rareeco.ledger.models import Base
+
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diffs if d[0] in ("add_table", "remove_table", "add_column", "remove_column")] == []
