@@ -156,3 +156,24 @@ def test_reading_again_returns_the_stored_result_until_an_input_changes(engine: 
         third = inventory(s, "acme", 2024)
     assert third["result_id"] != first["result_id"]
     assert third["scope1_t_co2e"] == pytest.approx(first["scope1_t_co2e"] + DIESEL_GHGP, abs=2e-6)
+
+
+def test_a_locked_year_is_recomputed_with_the_factor_versions_it_was_verified_with(engine: Engine) -> None:
+    """Regression: after a newer version of a chosen factor set, the pages recomputed a locked year with it."""
+    from rareeco.inventory.service import verified_compute
+
+    load(engine)
+    supplier = ("factor_id,kind,key,gas,value,unit,source,tag,version\n"
+                "hcl1,purchased_ef,hcl,CO2e,{v},kg CO2e/t,PCF,U,{n}\n")
+    with session_scope(engine) as s:
+        add_factor_set(s, "acme", supplier.format(v=300, n=1), "supplier")      # 5 t × 0.3 = 1.5 t
+        choose_sets(s, "acme", ["supplier"], 2024)
+        info = lock_year(s, "acme", "2024", "verifier-v", "verified")
+        add_factor_set(s, "acme", supplier.format(v=500, n=2), "supplier")      # a newer version: 2.5 t
+    with session_scope(engine) as s:
+        assert verified_compute(s, "acme", 2025, "ghg-protocol", "ar6") is None      # not locked
+        payload, _, frozen = verified_compute(s, "acme", 2024, "ghg-protocol", "ar6") or (None, None, None)
+        assert frozen is not None and frozen.id == info["frozen_result_id"]
+        assert payload["scope3_t_co2e"] == pytest.approx(1.5)
+        assert payload["total_t_co2e"] == pytest.approx(info["total_t_co2e"])
+        assert compute(s, "acme", 2024)[0]["scope3_t_co2e"] == pytest.approx(2.5)   # the latest version

@@ -24,20 +24,28 @@ DEFAULT_METHOD = "ghg-protocol"
 DEFAULT_GWP = "ar6"
 
 
-def user_set(session: Session, org_id: str, set_id: str) -> FactorSet:
-    """The latest version of a factor set the organisation added."""
-    rec = session.execute(select(FactorSetRecord).where(FactorSetRecord.org_id == org_id,
-                                                        FactorSetRecord.set_id == set_id)
-                          .order_by(FactorSetRecord.id.desc()).limit(1)).scalar_one_or_none()
+def user_set(session: Session, org_id: str, set_id: str, sha256_prefix: str = "") -> FactorSet:
+    """The latest version of a factor set the organisation added (or the version whose SHA-256 starts so)."""
+    q = select(FactorSetRecord).where(FactorSetRecord.org_id == org_id, FactorSetRecord.set_id == set_id)
+    if sha256_prefix:
+        q = q.where(FactorSetRecord.sha256.startswith(sha256_prefix))
+    rec = session.execute(q.order_by(FactorSetRecord.id.desc()).limit(1)).scalar_one_or_none()
     if rec is None:
-        raise FactorNotFoundError(f"no factor set {set_id!r} in {org_id!r}",
-                                  fix=f"add it with: rareeco factors add FILE --org {org_id}")
+        raise FactorNotFoundError(f"no factor set {set_id!r}{' version ' + sha256_prefix if sha256_prefix else ''} "
+                                  f"in {org_id!r}", fix=f"add it with: rareeco factors add FILE --org {org_id}")
     return parse_factor_set(rec.content, set_id)
 
 
-def factor_table(session: Session, org_id: str, chosen: list[str] | None = None) -> FactorTable:
-    """User sets named in ``chosen`` (in that order) take precedence over the built-in sets."""
-    return FactorTable([user_set(session, org_id, s) for s in (chosen or [])] + builtin_sets())
+def factor_table(session: Session, org_id: str, chosen: list[str] | None = None,
+                 versions: dict[str, str] | None = None) -> FactorTable:
+    """User sets named in ``chosen`` (in that order) take precedence over the built-in sets.
+
+    ``versions`` (set id → SHA-256 prefix, as results record them) pins the user sets to those versions:
+    a verified result is recomputed with the factors it was verified with, not newer ones.
+    """
+    versions = versions or {}
+    return FactorTable([user_set(session, org_id, s, versions.get(s, "")) for s in (chosen or [])]
+                       + builtin_sets())
 
 
 def load_records(session: Session, org_id: str, start: date, end: date) -> pd.DataFrame:
@@ -78,11 +86,12 @@ def input_batches(session: Session, org_id: str, start: date, end: date) -> list
 
 
 def compute(session: Session, org_id: str, year: int, method: str = DEFAULT_METHOD, gwp_set: str = DEFAULT_GWP,
-            factor_sets: list[str] | None = None,
-            records: pd.DataFrame | None = None) -> tuple[dict[str, Any], Calculation]:
+            factor_sets: list[str] | None = None, records: pd.DataFrame | None = None,
+            versions: dict[str, str] | None = None) -> tuple[dict[str, Any], Calculation]:
     """Calculate (without storing) the inventory of ``year``; returns the payload and the line-level data.
 
-    ``records`` are the year's records from :func:`load_records` when the caller has them already.
+    ``records`` are the year's records from :func:`load_records` when the caller has them already;
+    ``versions`` pins the factor sets to recorded versions (see :func:`factor_table`).
     """
     get_org(session, org_id)
     if method not in METHODS:
@@ -90,7 +99,7 @@ def compute(session: Session, org_id: str, year: int, method: str = DEFAULT_METH
     start, end = date(year, 1, 1), date(year, 12, 31)
     if factor_sets is None:
         factor_sets = chosen_sets(session, org_id, year)
-    table = factor_table(session, org_id, factor_sets)
+    table = factor_table(session, org_id, factor_sets, versions)
     if records is None:
         records = load_records(session, org_id, start, end)
     sites = site_infos(session, org_id)
@@ -128,6 +137,20 @@ def same_result(session: Session, org_id: str, year: int, method: str, gwp_set: 
                               Result.software_version == rareeco.__version__, Result.frozen.is_(False))
          .order_by(Result.id.desc()))
     return next((r for r in session.execute(q).scalars() if r.factor_sets == versions), None)
+
+
+def verified_compute(session: Session, org_id: str, year: int, method: str,
+                     gwp_set: str) -> tuple[dict[str, Any], Calculation, Result] | None:
+    """For a locked year with a frozen result: the calculation with the factor-set versions it was verified
+    with (for drill-downs), and that result.  None when the year is not locked."""
+    lock = periods.overlapping_lock(session, org_id, date(year, 1, 1), date(year, 12, 31))
+    frozen = frozen_result(session, org_id, year) if lock is not None and lock.period == str(year) else None
+    if frozen is None:
+        return None
+    builtin = {s.set_id for s in builtin_sets()}
+    chosen = [s for s in frozen.factor_sets if s not in builtin]
+    payload, calc = compute(session, org_id, year, method, gwp_set, chosen, versions=frozen.factor_sets)
+    return payload, calc, frozen
 
 
 def frozen_result(session: Session, org_id: str, year: int) -> Result | None:

@@ -36,7 +36,7 @@ from rareeco.errors import (
 )
 from rareeco.ingest.activity import ImportResult, batches, import_activity, sha256
 from rareeco.inventory.explain import explain
-from rareeco.inventory.service import DEFAULT_GWP, DEFAULT_METHOD, compute, lock_year, user_set
+from rareeco.inventory.service import DEFAULT_GWP, DEFAULT_METHOD, compute, lock_year, user_set, verified_compute
 from rareeco.inventory.sources import METHODS
 from rareeco.ledger import audit, periods, tokens
 from rareeco.ledger.models import (
@@ -176,7 +176,10 @@ def inventory_data(session: Session, org_id: str, lang: str, year_text: str, met
     year = year if year in years else years[0]
     method = method if method in METHODS else DEFAULT_METHOD
     gwp = gwp if gwp in GWP_SETS else DEFAULT_GWP
-    results = {m: compute(session, org_id, year, m, gwp) for m in METHODS}
+    results = {}
+    for each in METHODS:   # a locked year: with the factor-set versions it was verified with, not newer ones
+        verified = verified_compute(session, org_id, year, each, gwp)
+        results[each] = verified[:2] if verified else compute(session, org_id, year, each, gwp)
     payload, calc = results[method]
     lines = calc.lines
 
