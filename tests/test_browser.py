@@ -77,13 +77,15 @@ def test_wrong_password_is_refused_on_the_page(page: Any) -> None:
 
 def test_switch_to_chinese(page: Any) -> None:
     sign_in(page)
-    page.get_by_role("button", name="中文").click()
+    with page.expect_navigation():                                     # the POST, its redirect and the page
+        page.get_by_role("button", name="中文").click()
     page.wait_for_load_state()
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert page.locator(".card[data-key='scope1_t_co2e'] h2").inner_text() == "范围一"
     assert page.get_by_role("link", name="概览").count() == 1
     screenshot(page, "overview-zh")
-    page.get_by_role("button", name="English").click()                 # and back, for the other tests
+    with page.expect_navigation():                                     # and back, for the other tests
+        page.get_by_role("button", name="English").click()
     page.wait_for_load_state()
     assert page.locator(".card[data-key='scope1_t_co2e'] h2").inner_text() == "Scope 1"
 

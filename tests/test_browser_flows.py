@@ -96,8 +96,8 @@ def test_screenshots_of_every_main_page(browser: Any, server: str, lang: str) ->
     page = next(pages)
     sign_in(page)
     if lang == "zh":
-        page.get_by_role("button", name="中文").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="中文").click()
     for path, name in (("/?year=2025", "overview"), ("/import", "import"), ("/inventory?year=2025", "inventory"),
                        ("/periods", "periods"), ("/reference", "reference"), ("/tokens", "tokens")):
         r = page.goto(path)
@@ -123,8 +123,8 @@ def test_reports_download_in_the_viewers_language(browser: Any, server: str, tmp
     dl.value.save_as(path)
     assert dl.value.suggested_filename == "inventory-demo-2025-ghg-protocol-en.xlsx"
     assert load_workbook(path).sheetnames[0] == "Summary"
-    page.get_by_role("button", name="中文").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name="中文").click()
     page.goto("/inventory?year=2025")
     with page.expect_download() as dl:
         page.get_by_role("link", name="PDF").click()

@@ -68,8 +68,8 @@ def test_footprints_from_the_navigation_to_one_product(page: Any) -> None:
     charts_drawn(page)
     screenshot(page, "footprint-en")
 
-    page.get_by_role("button", name="中文").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():                                     # the POST, its redirect and the page
+        page.get_by_role("button", name="中文").click()
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert page.get_by_role("heading", level=1).inner_text() == "氧化镨钕 2025"
     assert page.get_by_role("heading", name="碳足迹的来源").count() == 1
@@ -77,8 +77,8 @@ def test_footprints_from_the_navigation_to_one_product(page: Any) -> None:
     assert card(page, "kg_co2e_per_declared_unit") in (PRND_ECONOMIC, PRND_MASS)   # /lang keeps the path only
     page.wait_for_selector("#chart-contrib svg text:has-text('直接排放 — baotou / separation')")
     screenshot(page, "footprint-zh")
-    page.get_by_role("button", name="English").click()                 # and back, for the other tests
-    page.wait_for_load_state()
+    with page.expect_navigation():                                     # and back, for the other tests
+        page.get_by_role("button", name="English").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Praseodymium-neodymium oxide 2025"
 
 

@@ -31,7 +31,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 def test_loading_twice_changes_nothing(demo: Engine) -> None:
     with session_scope(demo) as s:
         assert s.execute(select(func.count()).select_from(ImportBatch)).scalar_one() == 4
-        assert s.execute(select(func.count()).select_from(ActivityRecord)).scalar_one() == 492 + 228 + 517 + 228
+        assert s.execute(select(func.count()).select_from(ActivityRecord)).scalar_one() == 492 + 240 + 517 + 240
 
 
 @pytest.mark.parametrize("year", [2024, 2025])

@@ -75,7 +75,7 @@ def test_the_prnd_oxide_walkthrough(payload: dict[str, Any]) -> None:
     assert f"{100 * share:.2f} %" in DOC and f"{made['prnd-oxide']:,.1f} t × 392 CNY/kg" in DOC
     for process, v in list(econ["contributions_kg_co2e"].items())[:8]:
         assert f"{v:.3f}" in DOC, process
-    assert len(payload["background"]) == 17 and "11 product processes and 17" in DOC
+    assert len(payload["background"]) == 18 and "11 product processes and 18" in DOC
 
 
 def test_the_recycled_comparison(payload: dict[str, Any]) -> None:

@@ -17,7 +17,11 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
+from rareeco.circularity.cli import circularity_app
+from rareeco.declare.epd_cli import epd_app
+from rareeco.declare.pact_cli import pact_app
 from rareeco.errors import Finding, RareecoError
+from rareeco.ingest.supplier_cli import supplier_app
 from rareeco.lca.cli import lca_app
 
 app = typer.Typer(help="rareeco — carbon accounting for the rare-earth industry / 稀土行业碳核算平台",
@@ -43,6 +47,10 @@ for _name, _sub in (("org", org_app), ("site", site_app), ("line", line_app), ("
                     ("inventory", inventory_app), ("footprint", footprint_app)):
     app.add_typer(_sub, name=_name)
 app.add_typer(lca_app, name="lca")
+app.add_typer(epd_app, name="epd")
+app.add_typer(pact_app, name="pact")
+app.add_typer(supplier_app, name="supplier")
+app.add_typer(circularity_app, name="circularity")
 
 out = Console()
 err = Console(stderr=True)

@@ -33,6 +33,33 @@ SETTINGS = [
     Setting("RAREECO_LOGIN_WINDOW_MINUTES", "15", "The window of the sign-in rate limit, in minutes."),
     Setting("RAREECO_COOKIE_SECURE", "auto",
             "Session cookie Secure flag: auto (set when the request came over HTTPS), 1 (always) or 0 (never)."),
+    Setting("RAREECO_PACT_CERT", "",
+            "PACT host: TLS certificate (PEM) `rareeco pact serve` uses; empty: a self-signed one for local use is "
+            "generated in RAREECO_PACT_TLS_DIR. `--cert` overrides it."),
+    Setting("RAREECO_PACT_KEY", "", "PACT host: the private key (PEM) of RAREECO_PACT_CERT. `--key` overrides it."),
+    Setting("RAREECO_PACT_TLS_DIR", "pact-tls",
+            "PACT host: folder of the generated self-signed certificate and of the generated token-signing key "
+            "(relative to the working directory)."),
+    Setting("RAREECO_PACT_SIGNING_KEY", "",
+            "PACT host: secret that signs access tokens (HS256, at least 32 characters); empty: one is generated "
+            "once and kept beside the certificate (`signing.key`). Every worker must use the same key."),
+    Setting("RAREECO_PACT_BASE_URL", "",
+            "PACT host: public base URL (https://host[:port]) for the OpenID issuer and the `source` of events; "
+            "empty: taken from the request's Host header."),
+    Setting("RAREECO_PACT_TOKEN_SECONDS", "3600", "PACT host: lifetime of an access token, in seconds."),
+    Setting("RAREECO_PACT_SPEC_DIR", "",
+            "Folder of the PACT specification (`v3/openapi.yaml`, `v2/openapi.yaml`) every published footprint is "
+            "validated against; empty: `../shared/specs/pact` beside the source checkout."),
+    Setting("RAREECO_PACT_CALLBACK_CA", "",
+            "PACT host: extra CA certificates (PEM file) trusted when delivering events to buyers' callback hosts; "
+            "empty: the system's CAs only."),
+    Setting("RAREECO_PACT_RETRY_BASE_SECONDS", "2",
+            "PACT host: first retry delay of an undelivered event; doubled after every failed attempt (capped at "
+            "one hour, with jitter)."),
+    Setting("RAREECO_PACT_RETRY_HOURS", "72", "PACT host: hours after which an undelivered event is given up."),
+    Setting("RAREECO_PACT_LIST_REFRESH_MS", "1000",
+            "PACT host: how often (milliseconds) a worker refreshes its index of published footprints for "
+            "ListFootprints; single footprints are always read fresh."),
     Setting("RAREECO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
             "Tests only: the PostgreSQL server (an admin database) the PostgreSQL tests create databases on."),
     Setting("RAREECO_CHROMIUM", "/usr/bin/chromium", "Tests only: the Chromium the browser tests drive (Playwright)."),

@@ -5,7 +5,7 @@ product footprint needs beyond them, as a second file per year (so the first fil
 already hold them, stay as they were):
 
 * the feed bought by the separation line (Bayan Obo-type concentrate) and by the recycling line (NdFeB
-  magnet scrap, burden-free under the cut-off rule);
+  magnet scrap, pre-consumer and post-consumer kept apart, both burden-free under the cut-off rule);
 * the **metal line** at Baotou — fluoride molten-salt electrolysis of PrNd oxide into ``prnd-metal``
   (from the separation line's oxide) and ``prnd-metal-recycled`` (from the recycling line's oxide);
 * the **magnet line** at Ganzhou — sintered NdFeB into ``ndfeb-magnet`` (primary PrNd metal) and
@@ -65,9 +65,15 @@ _MAGNET = {
 _LOAD = (0.95, 0.85, 1.00, 1.02, 1.02, 1.00, 0.98, 1.00, 1.02, 1.03, 1.03, 1.00)
 """Monthly load of the metal and magnet lines, January..December [-] (no planned shutdown in these years)."""
 
+POSTCONSUMER_SHARE = {2024: (0.05, 0.16), 2025: (0.18, 0.34)}
+"""Post-consumer share of the scrap the recycling line buys, January → December, rising linearly [-] (invented:
+end-of-life magnets from motors and drives; the rest is pre-consumer swarf and rejects; docs/demo.md)."""
+
 _PAPERWORK = {
     "purchased.re_concentrate": ("t", "Bayan Obo concentrate supplier", "weighbridge tickets and assay {ym}"),
     "purchased.ndfeb_scrap": ("t", "magnet-scrap dealers (several)", "scrap purchase receipts {ym}"),
+    "purchased.ndfeb_scrap_postconsumer": ("t", "end-of-life magnet collectors (several)",
+                                           "scrap purchase receipts {ym}, end-of-life declarations"),
     "production.output": ("t", "", "monthly production report {ym}, finished-goods receipts"),
     "consumption.product": ("t", "", "internal transfer notes {ym}"),
     "electricity.grid": ("MWh", "", "sub-meter {line} {ym}"),
@@ -114,9 +120,23 @@ def _feed_rows(year: int) -> list[dict[str, Any]]:
         reo = pd.to_numeric(at_site["amount"]).groupby(at_site["period_start"]).sum()
         for m, t_reo in enumerate(reo.to_numpy(), start=1):
             feed = t_reo / (p.feed_reo_grade * p.recovery)
-            out.add(m, activity, feed, note=f"{what}, about {100 * p.feed_reo_grade:.0f}% REO")
+            if activity != "purchased.ndfeb_scrap":
+                out.add(m, activity, feed, note=f"{what}, about {100 * p.feed_reo_grade:.0f}% REO")
+                continue
+            post = postconsumer_share(year, m)
+            pre_t = g.written(feed * (1 - post), "t")
+            out.add(m, activity, pre_t, note=f"pre-consumer {what} (swarf and rejects), about "
+                    f"{100 * p.feed_reo_grade:.0f}% REO")
+            out.add(m, "purchased.ndfeb_scrap_postconsumer", feed - float(pre_t),
+                    note=f"post-consumer {what} (end-of-life magnets), {100 * post:.1f}% of the month's scrap")
         rows += out.rows
     return rows
+
+
+def postconsumer_share(year: int, month: int) -> float:
+    """The post-consumer share of the month's scrap (:data:`POSTCONSUMER_SHARE`, linear over the year) [-]."""
+    first, last = POSTCONSUMER_SHARE[year]
+    return first + (last - first) * (month - 1) / 11
 
 
 def _metal_rows(year: int) -> list[dict[str, Any]]:

@@ -89,7 +89,12 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None) -
                                                      ImportBatch.status == "active")).first():
             continue
         say(f"importing {name}")
-        r = import_activity(session, ORG, data, name, ACTOR)
+        # a newer version of a demo file (e.g. the chain file once it split pre- and post-consumer scrap)
+        # supersedes the version the ledger holds, instead of overlapping it
+        old = session.execute(select(ImportBatch.id).where(ImportBatch.org_id == ORG, ImportBatch.file_name == name,
+                                                           ImportBatch.status == "active")
+                              .order_by(ImportBatch.id.desc()).limit(1)).scalar_one_or_none()
+        r = import_activity(session, ORG, data, name, ACTOR, replace=old)
         imported.append(f"{name}: {r.rows_stored} rows (batch {r.batch_id})")
     settings = resources.files("rareeco.demo").joinpath("footprint.yaml").read_text("utf-8")
     set_config(session, ORG, settings, ACTOR)   # a new version only when the file changed

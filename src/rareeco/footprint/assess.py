@@ -9,11 +9,17 @@ Standard 7.3): the share of the footprint computed from data of the producer's o
 direct emissions of its lines, found through its metered and invoiced activity data.  Everything priced
 with a database or supplier factor (electricity, chemicals, freight, waste) counts as secondary.
 
+A purchased input priced with its **supplier's own footprint** (PACT; docs/suppliers.md) counts as primary data
+in proportion to that footprint's own ``primaryDataShare``: its contribution × the supplier's share / 100
+(PACT Methodology v3 §4.2.2 and Appendix B: the primary data share propagates through supplier PCFs; a
+supplier footprint without a stated share counts as secondary).
+
 **Data-quality ratings** (PACT ``dqi``, 1 good … 3 poor), per contributing process, weighted by the absolute
 contribution: technological (own measurement 1; a cited factor tagged V/S/C 2; an unverified or
 user-supplied factor U 3), temporal (factor year within 1 year of the reporting year 1, within 3 years 2,
 older or undated 3), geographical (own site 1; a factor for the country 1, for a larger or unstated
-region 3).
+region 3).  A supplier's own footprint is supplier-specific: technological 1, geographical 1 (the supplier's
+plant), temporal by the year its reference period ends.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rareeco.footprint.system import FLOW_BACKGROUND, METHOD, FootprintSystem
+from rareeco.footprint.system import FLOW_BACKGROUND, METHOD, FootprintSystem, SupplierInput
 from rareeco.lca import LCA, matrix_data, monte_carlo
 from rareeco.reference import Factor
 from rareeco.units import conversion_factor
@@ -49,6 +55,13 @@ def factor_rating(f: Factor | None, year: int) -> Rating:
     return Rating(tech, temporal, geo)
 
 
+def supplier_rating(sup: SupplierInput, year: int) -> Rating:
+    """Ratings of a supplier's own footprint: supplier-specific (technological 1, geographical 1), temporal
+    by the year its reference period ends (the rule of :func:`factor_rating`)."""
+    gap = abs(year - sup.reference_year) if sup.reference_year else None
+    return Rating(1, 3 if gap is None else 1 if gap <= 1 else 2 if gap <= 3 else 3, 1)
+
+
 def _weighted(ratings: dict[str, Rating], weights: dict[str, float]) -> dict[str, float]:
     total = sum(abs(w) for w in weights.values())
     out = {}
@@ -68,7 +81,9 @@ def assess(fs: FootprintSystem, products: list[str] | None = None, iterations: i
     lca = LCA.from_system(fs.system, METHOD)
     names = list(fs.line_of) if products is None else products
     lam = dict(zip(lca.data.processes.ids, lca.product_scores(), strict=True))
-    ratings = {b.id: factor_rating(b.factor, fs.year) for b in fs.background.values()}
+    ratings = {b.id: supplier_rating(b.supplier, fs.year) if b.supplier else factor_rating(b.factor, fs.year)
+               for b in fs.background.values()}
+    suppliers = {b.id: b.supplier for b in fs.background.values() if b.supplier}
     ratings.update({p: Rating(1, 1, 1) for p in fs.line_of})
     mc = None
     if iterations:
@@ -81,6 +96,9 @@ def assess(fs: FootprintSystem, products: list[str] | None = None, iterations: i
         c = lca.contributions({p: 1.0})
         by_process = {k: v * to_kg for k, v in c.by_process.items() if abs(v) > 0}
         primary = sum(v for k, v in by_process.items() if k in fs.line_of)
+        used = {k: sup for k, sup in suppliers.items() if k in by_process}
+        supplier_primary = sum(by_process[k] * (sup.primary_data_share_pct or 0.0) / 100 for k, sup in used.items())
+        primary += supplier_primary
         total = float(lam[p]) * to_kg
         own = {k: v for k, v in by_process.items() if k in fs.line_of}
         res: dict[str, Any] = {
@@ -92,6 +110,10 @@ def assess(fs: FootprintSystem, products: list[str] | None = None, iterations: i
             "by_gas_kg_co2e": {k: v * to_kg for k, v in c.by_flow.items() if abs(v) > 0},
             "iso14067": iso14067_split(c.by_flow, to_kg),
             "data_quality": _weighted({k: ratings[k] for k in by_process}, by_process),
+            "supplier_data": [{"activity": k, "pf_id": sup.pf_id, "supplier": sup.supplier, "sha256": sup.sha256,
+                               "kg_co2e": by_process[k], "supplier_primary_data_share_pct": sup.primary_data_share_pct,
+                               "primary_kg_co2e": by_process[k] * (sup.primary_data_share_pct or 0.0) / 100}
+                              for k, sup in sorted(used.items())],
         }
         if mc is not None:
             s = mc.summary(PERCENTILES)[p]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -14,7 +14,7 @@ import rareeco
 from rareeco.errors import FactorNotFoundError, NotFoundError, ValidationFailed
 from rareeco.footprint.assess import assess
 from rareeco.footprint.config import ALLOCATIONS, DEFAULT_FACTOR_GSD, FootprintConfig, parse_config
-from rareeco.footprint.system import FootprintSystem, LineYear, build, line_years
+from rareeco.footprint.system import FootprintSystem, LineYear, SupplierInput, build, line_years
 from rareeco.inventory.service import factor_table, input_batches, input_sha256, load_records
 from rareeco.ledger import audit
 from rareeco.ledger.models import FootprintConfig as ConfigRecord
@@ -57,6 +57,8 @@ class LedgerYear:
     excluded: list[dict[str, object]]
     records: int
     products: dict[str, Product]
+    suppliers: dict[str, SupplierInput] = field(default_factory=dict)   # activity → supplier footprint in use
+    supplier_notes: list[str] = field(default_factory=list)
 
 
 def read_year(session: Session, org_id: str, year: int) -> LedgerYear:
@@ -71,9 +73,17 @@ def read_year(session: Session, org_id: str, year: int) -> LedgerYear:
     if not any(t > 0 for ly in lines for t in ly.made_t.values()):
         raise NotFoundError(f"no production recorded for {org_id} in {year}",
                             fix="import production.output rows (with the product column) for the year")
+    suppliers, supplier_notes = supplier_footprints(session, org_id, year)
     return LedgerYear(org_id, year, config_of(session, org_id),
                       factor_table(session, org_id, chosen_sets(session, org_id, year)), lines, excluded,
-                      int(records.shape[0]), {p.code: p for p in products.values()})
+                      int(records.shape[0]), {p.code: p for p in products.values()}, suppliers, supplier_notes)
+
+
+def supplier_footprints(session: Session, org_id: str, year: int) -> tuple[dict[str, SupplierInput], list[str]]:
+    """The suppliers' footprints the organisation's products use in ``year`` (rareeco.ingest.pact_client)."""
+    from rareeco.ingest.pact_client import in_use
+
+    return in_use(session, org_id, year)
 
 
 def systems(ly: LedgerYear, gwp_set: str = DEFAULT_GWP) -> tuple[dict[str, FootprintSystem], dict[str, str]]:
@@ -83,7 +93,8 @@ def systems(ly: LedgerYear, gwp_set: str = DEFAULT_GWP) -> tuple[dict[str, Footp
     unavailable: dict[str, str] = {}
     for allocation in (ly.config.allocation, *(a for a in ALLOCATIONS if a != ly.config.allocation)):
         try:
-            out[allocation] = build(ly.lines, ly.year, ly.config, ly.table, gwp_set, allocation, ly.excluded)
+            out[allocation] = build(ly.lines, ly.year, ly.config, ly.table, gwp_set, allocation, ly.excluded,
+                                    ly.suppliers)
         except FactorNotFoundError as exc:
             if allocation == ly.config.allocation:
                 raise
@@ -114,25 +125,39 @@ def compute(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP
                    "records": ly.records} for ly in lines],
         "background": [{"activity": b.id, "name": b.name, "unit": b.unit, "t_co2e_per_unit": b.t_co2e_per_unit,
                         "factor": b.factor.cite() if b.factor else None,
-                        "tag": b.factor.tag if b.factor else None, "note": b.note}
+                        "tag": b.factor.tag if b.factor else None, "note": b.note,
+                        "supplier_pf_id": b.supplier.pf_id if b.supplier else None}
                        for b in fs.background.values()],
+        "supplier_footprints": [_supplier_record(sup) for sup in ly.suppliers.values()],
         "direct_emission_factors": {a: [f.cite() for f in fs_] for a, fs_ in fs.direct_factors.items()},
         "gwp": {g: v for g, v in fs.gas_gwp.items() if g != "CO2e"},
         "gwp_factors": [f.cite() for f in fs.gwp_factors],
-        "notes": fs.notes, "excluded": fs.excluded,
+        "notes": fs.notes + ly.supplier_notes, "excluded": fs.excluded,
         "assumptions": {"measured_gsd": config.measured_gsd, "factor_gsd": config.factor_gsd,
                         "defaults": config.factor_gsd == DEFAULT_FACTOR_GSD,
                         "monte_carlo_iterations": iterations},
         "provenance": {"factor_sets": table.versions(), "input_batches": batches,
                        "input_sha256": input_sha256(batches), "settings_sha256": config.sha256,
+                       "supplier_footprints": {s.pf_id: s.sha256 for s in ly.suppliers.values()},
                        "records": ly.records, "software_version": rareeco.__version__,
                        "calculated_at": now().isoformat(timespec="seconds")},
     }
 
 
-def _digest(input_sha256: str, settings_sha256: str) -> str:
-    """The checksum a stored footprint is found by: its input batches and its settings."""
-    return hashlib.sha256(f"{input_sha256}|{settings_sha256}".encode()).hexdigest()
+def _supplier_record(sup: SupplierInput) -> dict[str, Any]:
+    return {"activity": sup.activity, "pf_id": sup.pf_id, "supplier": sup.supplier, "sha256": sup.sha256,
+            "kg_co2e_per_declared_unit": sup.kg_co2e_per_declared_unit, "declared_unit": sup.declared_unit,
+            "t_co2e_per_unit": sup.t_co2e_per_unit, "primary_data_share_pct": sup.primary_data_share_pct,
+            "reference_year": sup.reference_year, "verified": sup.verified, "source": sup.source}
+
+
+def _digest(input_sha256: str, settings_sha256: str, suppliers: dict[str, SupplierInput] | None = None) -> str:
+    """The checksum a stored footprint is found by: its input batches, its settings and the suppliers'
+    footprints in use (a changed supplier footprint makes a new result)."""
+    text = f"{input_sha256}|{settings_sha256}"
+    if suppliers:
+        text += "|" + ",".join(f"{a}={s.pf_id}:{s.sha256}" for a, s in sorted(suppliers.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def footprints(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP,
@@ -144,7 +169,8 @@ def footprints(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_
     """
     start, end = date(year, 1, 1), date(year, 12, 31)
     versions = factor_table(session, org_id, chosen_sets(session, org_id, year)).versions()
-    digest = _digest(input_sha256(input_batches(session, org_id, start, end)), config_of(session, org_id).sha256)
+    digest = _digest(input_sha256(input_batches(session, org_id, start, end)), config_of(session, org_id).sha256,
+                     supplier_footprints(session, org_id, year)[0])
     q = (select(Result).where(Result.org_id == org_id, Result.kind == KIND, Result.period == str(year),
                               Result.gwp_set == gwp_set, Result.input_sha256 == digest,
                               Result.software_version == rareeco.__version__).order_by(Result.id.desc()))

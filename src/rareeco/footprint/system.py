@@ -65,15 +65,35 @@ class LineYear:
 
 
 @dataclass(frozen=True)
+class SupplierInput:
+    """A supplier's own product footprint (PACT) pricing a purchased input: supplier-specific primary data that
+    replace the secondary factor (ISO 14067:2018 6.3.5; docs/suppliers.md)."""
+
+    activity: str                    # the purchased input it prices
+    pf_id: str                       # the supplier's PACT footprint id
+    supplier: str
+    sha256: str                      # checksum of the stored payload
+    t_co2e_per_unit: float           # per catalogue unit of the activity (converted with rareeco.units)
+    kg_co2e_per_declared_unit: float
+    declared_unit: str
+    primary_data_share_pct: float | None   # the supplier's own primaryDataShare (None: not stated, counted 0)
+    reference_year: int | None       # year of the footprint's referencePeriodEnd
+    verified: bool                   # the footprint carries a verification statement
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class BackgroundProcess:
-    """A purchased input with its cited cradle-to-gate factor (or burden-free under the cut-off rule)."""
+    """A purchased input with its cited cradle-to-gate factor (or burden-free under the cut-off rule, or priced
+    with a supplier's own footprint)."""
 
     id: str                          # the activity id, e.g. purchased.hcl
     name: str
     unit: str                        # catalogue unit of the activity
     t_co2e_per_unit: float
-    factor: Factor | None            # None: cut-off (no burden)
+    factor: Factor | None            # None: cut-off (no burden) or a supplier footprint
     note: str = ""
+    supplier: SupplierInput | None = None
 
 
 @dataclass
@@ -145,10 +165,14 @@ def _dated(table: FactorTable, kind: str, key: str, year: int) -> tuple[Factor, 
     return f, f"no {kind} {key} for {year}; {use} used ({f.factor_id})"
 
 
-def background(acts: set[str], year: int, table: FactorTable,
-               gwp_set: str) -> tuple[dict[str, BackgroundProcess], dict[str, list[Factor]], list[str],
-                                      list[dict[str, object]], pd.DataFrame]:
+def background(acts: set[str], year: int, table: FactorTable, gwp_set: str,
+               suppliers: dict[str, SupplierInput] | None = None
+               ) -> tuple[dict[str, BackgroundProcess], dict[str, list[Factor]], list[str],
+                          list[dict[str, object]], pd.DataFrame]:
     """Background processes of the purchased inputs in ``acts`` and coefficients of the direct emissions.
+
+    ``suppliers``: activity → a supplier's footprint valid in ``year``; it prices that input instead of the
+    factor set (supplier-specific data before secondary data, ISO 14067:2018 6.3.5).
 
     Returns (background by activity, factors of direct emissions by activity, notes, unquantified
     activities, the coefficient frame of direct emissions: activity, gas, t_per_unit).
@@ -179,7 +203,15 @@ def background(acts: set[str], year: int, table: FactorTable,
         else:
             direct[act] += [f for f in used if f not in direct[act]]
     direct_coef = coef[coef["gas"] != "CO2e"][["activity", "gas", "t_per_unit"]]
-    return bg, dict(direct), notes + calc.notes, calc.unquantified, direct_coef
+    unquantified = calc.unquantified
+    for act, sup in sorted((suppliers or {}).items()):
+        if act in acts and act not in direct:
+            bg[act] = BackgroundProcess(act, cat[act].label_en, cat[act].unit, sup.t_co2e_per_unit, None,
+                                        f"supplier-specific: PACT footprint {sup.pf_id} of {sup.supplier}, "
+                                        f"{sup.kg_co2e_per_declared_unit:g} kg CO2e per {sup.declared_unit}",
+                                        sup)
+            unquantified = [u for u in unquantified if u["activity"] != act]
+    return bg, dict(direct), notes + calc.notes, unquantified, direct_coef
 
 
 def allocation_quantities(line: LineYear, method: str, config: FootprintConfig, table: FactorTable,
@@ -207,10 +239,12 @@ def allocation_quantities(line: LineYear, method: str, config: FootprintConfig, 
 
 
 def build(lines: list[LineYear], year: int, config: FootprintConfig, table: FactorTable, gwp_set: str = "ar6",
-          allocation: str = "mass", excluded: list[dict[str, object]] | None = None) -> FootprintSystem:
-    """The product system: one process per product made in ``year`` (per t), one per purchased input."""
+          allocation: str = "mass", excluded: list[dict[str, object]] | None = None,
+          suppliers: dict[str, SupplierInput] | None = None) -> FootprintSystem:
+    """The product system: one process per product made in ``year`` (per t), one per purchased input
+    (priced with the supplier's footprint where ``suppliers`` has one)."""
     acts = {a for ly in lines for a in ly.amounts}
-    bg, direct, notes, unquantified, coef = background(acts, year, table, gwp_set)
+    bg, direct, notes, unquantified, coef = background(acts, year, table, gwp_set, suppliers)
     excluded = list(excluded or [])
     for u in unquantified:
         excluded.append({"activity": u["activity"], "reason": u["reason"]})
@@ -238,7 +272,8 @@ def build(lines: list[LineYear], year: int, config: FootprintConfig, table: Fact
     bio: list[BiosphereExchange] = []
     for b in bg.values():
         if b.t_co2e_per_unit:
-            spread = Uncertainty.lognormal(gsd=config.factor_gsd[b.factor.tag]) if b.factor else None
+            tag = b.factor.tag if b.factor else ("V" if b.supplier.verified else "S") if b.supplier else None
+            spread = Uncertainty.lognormal(gsd=config.factor_gsd[tag]) if tag else None
             bio.append(BiosphereExchange(b.id, FLOW_BACKGROUND, b.t_co2e_per_unit, uncertainty=spread))
 
     factors: dict[str, dict[str, float]] = {}
@@ -260,10 +295,11 @@ def build(lines: list[LineYear], year: int, config: FootprintConfig, table: Fact
             for act, amount in ly.amounts.items():
                 if not amount:
                     continue
-                if act in bg:
+                if act in bg and amount * per_t:     # a denormal amount can underflow to 0
                     tech.append(TechnosphereExchange(p, act, amount * per_t, uncertainty=gsd_measured))
                 for gas, t_per_unit in direct_per_unit.get(act, []):
-                    bio.append(BiosphereExchange(p, gas, amount * t_per_unit * per_t, uncertainty=gsd_measured))
+                    if amount * t_per_unit * per_t:
+                        bio.append(BiosphereExchange(p, gas, amount * t_per_unit * per_t, uncertainty=gsd_measured))
             for feed, t in ly.feeds_t.items():
                 if feed not in made_by:
                     continue

@@ -196,8 +196,12 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
         name = f"inventory-{org}-{year}-{method}-{ctx.lang}.{fmt}"
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
+    import rareeco.web.circularity  # noqa: F401  (the recycled-content page)
+    import rareeco.web.epds  # noqa: F401  (the EPD pages, public downloads and API)
     import rareeco.web.footprints  # noqa: F401  (the product-footprint pages)
+    import rareeco.web.pact  # noqa: F401  (the buyers' access page)
     import rareeco.web.routes  # noqa: F401  (registers the other pages; imported here: it imports this module)
+    import rareeco.web.suppliers  # noqa: F401  (the suppliers' footprints page)
 
     app.include_router(router)
     for register in PAGE_MODULES:

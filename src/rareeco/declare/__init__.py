@@ -1,0 +1,1 @@
+"""Declarations made from the footprint results: PACT product footprints, EPDs."""
