@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from browser_support import chromium, need_browser, screenshot, serve_demo
 from test_browser import new_page, sign_in
 
-PRND_ECONOMIC = "47.688"      # demo 2025, PrNd oxide, kg CO2e/kg (docs/footprints.md, docs/epd.md)
+METAL_ECONOMIC = "64.600"     # demo 2025, PrNd metal, kg CO2e/kg (docs/footprints.md)
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +61,13 @@ def test_build_verify_publish_and_download(browser: Any, server: str, tmp_path: 
     sign_in(page, "demo")
     page.get_by_role("link", name="EPDs", exact=True).click()
     page.wait_for_url(re.compile(r".*/epds$"))
-    page.select_option("#epd-product", "prnd-oxide")
+    page.select_option("#epd-product", "prnd-metal")   # the demo already published PrNd oxide's
     page.select_option("#epd-year", "2025")
     click(page, "Build draft")
     page.wait_for_url(re.compile(r".*/epds/\d+$"))
     epd_url = page.url
     assert status(page) == "draft"
-    assert page.locator("tr[data-indicator='GWP-total'] td[data-module='A1-A3']").inner_text() == PRND_ECONOMIC
+    assert page.locator("tr[data-indicator='GWP-total'] td[data-module='A1-A3']").inner_text() == METAL_ECONOMIC
     assert page.locator("td[data-module='D']").first.inner_text() == "MND"
     screenshot(page, "epd-draft-en")
     click(page, "Submit for verification")
@@ -100,15 +100,15 @@ def test_build_verify_publish_and_download(browser: Any, server: str, tmp_path: 
     pdf = tmp_path / "epd.pdf"
     dl.value.save_as(pdf)
     text = PdfReader(pdf).pages[0].extract_text()
-    assert "Praseodymium-neodymium oxide" in text and PRND_ECONOMIC in text
+    assert "Praseodymium-neodymium metal" in text and METAL_ECONOMIC in text
 
     # in Chinese
-    page.get_by_role("button", name="中文").click()
-    page.wait_for_load_state()
-    assert page.get_by_role("heading", level=1).inner_text().startswith("氧化镨钕 2025")
+    with page.expect_navigation():
+        page.get_by_role("button", name="中文").click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("镨钕金属 2025")
     screenshot(page, "epd-published-zh")
-    page.get_by_role("button", name="English").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name="English").click()
     next(pages, None)
 
     # signed out (a fresh browser context): the published PDF downloads, an unpublished version does not

@@ -36,8 +36,8 @@ def browser(server: str) -> Iterator[Any]:
 def upload(page: Any, path: Path) -> None:
     page.goto("/import")
     page.get_by_label("CSV or Excel file").set_input_files(str(path))
-    page.get_by_role("button", name="Check the file").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Check the file").click()
 
 
 def test_import_errors_fix_confirm_and_lock(browser: Any, server: str, tmp_path: Path) -> None:
@@ -73,8 +73,8 @@ def test_import_errors_fix_confirm_and_lock(browser: Any, server: str, tmp_path:
     page.goto("/periods")
     page.get_by_label("Period (YYYY or YYYY-MM)").fill("2026")
     page.get_by_label("Comment").fill("verified in the browser test")
-    page.get_by_role("button", name="Lock").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Lock").click()
     assert "verified in the browser test" in page.inner_text("main")
     screenshot(page, "periods")
     next(pages, None)
@@ -105,8 +105,8 @@ def test_screenshots_of_every_main_page(browser: Any, server: str, lang: str) ->
         assert page.locator("html").get_attribute("lang") == ("zh-CN" if lang == "zh" else "en")
         screenshot(page, f"{name}-{lang}")
     if lang == "zh":
-        page.get_by_role("button", name="English").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="English").click()
     next(pages, None)
 
 

@@ -66,3 +66,22 @@ def test_the_line_month_walkthrough(demo: Engine) -> None:
         assert f"**{value:,.3f}" in DOC
     for r in ex["records"]:
         assert f"| {r['activity']} | {r['row']} |" in DOC and f"{r['t_co2e']:,.3f} |" in DOC
+
+
+def test_the_demo_publishes_its_declarations_once(tmp_path: Path) -> None:
+    """``rareeco demo``: PACT footprints and verified, published EPDs of PrNd oxide and the recycled magnet."""
+    from rareeco.declare import epd_service, pact
+    from rareeco.ledger.db import make_engine
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    with session_scope(eng) as s:
+        first = load_demo(s, declarations=True)
+    with session_scope(eng) as s:
+        again = load_demo(s, declarations=True)
+        active = {f.product_code: f for f in pact.published(s, "demo", status="Active")}
+        epds = epd_service.list_epds(s, "demo")
+    assert len(first["imported"]) == 4 and again["imported"] == [] and "nothing changed" in again["message"]
+    assert set(active) == {"prnd-oxide", "ndfeb-magnet-recycled"}
+    assert active["prnd-oxide"].payload["pcf"]["pcfExcludingBiogenicUptake"].startswith("47.68")
+    assert sorted((e.product_code, e.status, e.verified_by) for e in epds) == [
+        ("ndfeb-magnet-recycled", "published", "demo-verifier"), ("prnd-oxide", "published", "demo-verifier")]

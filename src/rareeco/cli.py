@@ -666,7 +666,7 @@ def demo_cmd(serve: Annotated[bool, typer.Option("--serve", help="then serve the
     from rareeco.ledger.accounts import DEMO_PASSWORD
 
     with session() as s:
-        info = load_demo(s, progress=lambda msg: err.print(msg, highlight=False))
+        info = load_demo(s, progress=lambda msg: err.print(msg, highlight=False), declarations=True)
     out.print(info["message"], highlight=False)
     out.print(f"demo API token (demo only): {info['token']}", highlight=False)
     if serve:

@@ -67,7 +67,10 @@ def _add_missing_structure(session: Session, st: dict[str, Any]) -> None:
             structure.add_product(session, ORG, pcode, p["name"], p.get("name_zh", ""), p.get("unit", "t"), ACTOR)
 
 
-def load_demo(session: Session, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def load_demo(session: Session, progress: Callable[[str], None] | None = None,
+              declarations: bool = False) -> dict[str, Any]:
+    """Load the demo organisation; ``declarations`` also publishes its PACT footprints and EPDs
+    (:func:`publish_declarations`, what ``rareeco demo`` does)."""
     say = progress or (lambda _m: None)
     st = load_structure()
     created = session.get(Organisation, ORG) is None
@@ -102,11 +105,51 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None) -
         session.add(ApiToken(org_id=ORG, name="demo (public)", token_sha256=digest(DEMO_TOKEN), role="admin",
                       created_at=now()))
     ensure_demo_users(session, ORG)
+    published = publish_declarations(session) if declarations and not _has_declarations(session) else []
     if imported:   # store the inventories so the pages and API show them at once
         from rareeco.inventory.service import inventory
 
         for year in YEARS:
             inventory(session, ORG, year, actor=ACTOR)
-    msg = ("demo organisation 'demo' loaded: " + "; ".join(imported)) if imported else \
+    msg = ("demo organisation 'demo' loaded: " + "; ".join(imported + published)) if imported or published else \
         "demo organisation 'demo' already loaded — nothing changed"
     return {"created": created, "imported": imported, "token": DEMO_TOKEN, "message": msg}
+
+
+DECLARED_YEAR = 2025
+PACT_PRODUCTS = ("prnd-oxide", "ndfeb-magnet-recycled")
+EPD_PRODUCTS = ("prnd-oxide", "ndfeb-magnet-recycled")
+
+
+def _has_declarations(session: Session) -> bool:
+    from rareeco.ledger.models import Epd, PactFootprint
+
+    return bool(session.execute(select(PactFootprint.id).where(PactFootprint.org_id == ORG).limit(1)).first()
+                or session.execute(select(Epd.id).where(Epd.org_id == ORG).limit(1)).first())
+
+
+def publish_declarations(session: Session) -> list[str]:
+    """What the demo producer shows its buyers: PACT footprints and EPDs of PrNd oxide and the recycled magnet
+    (2025), each EPD through the whole workflow — built and submitted by ``demo``, verified by
+    ``demo-verifier``, published.  Skipped for what is already published (idempotent)."""
+    from rareeco.declare import epd_service, pact
+    from rareeco.ledger.accounts import DEMO_USER
+
+    out = []
+    active = {f.product_code for f in pact.published(session, ORG, status="Active")}
+    for product in PACT_PRODUCTS:
+        if product not in active:
+            f = pact.publish(session, ORG, product, DECLARED_YEAR, ACTOR)
+            out.append(f"PACT footprint {product} {DECLARED_YEAR} ({f.id})")
+    done = {(e.product_code, e.year) for e in epd_service.list_epds(session, ORG) if e.status == "published"}
+    for product in EPD_PRODUCTS:
+        if (product, DECLARED_YEAR) in done:
+            continue
+        e, _ = epd_service.build(session, ORG, product, DECLARED_YEAR, DEMO_USER)
+        epd_service.submit(session, ORG, e.id, DEMO_USER)
+        epd_service.add_comment(session, ORG, e.id, "demo-verifier",
+                                "Checked against the 2025 ledger and the footprint result; demo verification only.")
+        epd_service.verify(session, ORG, e.id, "demo-verifier")
+        epd_service.publish(session, ORG, e.id, DEMO_USER)
+        out.append(f"EPD {product} {DECLARED_YEAR} v{e.version} (verified, published)")
+    return out
