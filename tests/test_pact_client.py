@@ -315,3 +315,11 @@ def test_pull_from_the_rareeco_pact_host(tmp_path: Path) -> None:
         assert {r.supplier for r in rows} == {"Demo Rare Earth Co."} and len(rows) == 2
         assert all(r.declared_unit == "kg" and r.kg_co2e_per_unit > 0 for r in rows)
     assert stored(eng, "demo") == 0
+
+
+def test_regression_a_date_time_that_is_not_one_is_refused() -> None:
+    """A clean install without rfc3339-validator let jsonschema skip date-time formats: 'yesterday' passed."""
+    pf = footprint()
+    pf["created"] = "yesterday"
+    with pytest.raises(ValidationFailed, match="created"):
+        pc.validate_footprint(pf)
