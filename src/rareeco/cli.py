@@ -40,11 +40,12 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 user_app = typer.Typer(help="Web users and their roles.", no_args_is_help=True)
 inventory_app = typer.Typer(help="The organisational GHG inventory.", invoke_without_command=True)
 footprint_app = typer.Typer(help="Product carbon footprints from the ledger (ISO 14067).", invoke_without_command=True)
+energy_app = typer.Typer(help="Energy management: energy performance indicators (ISO 50001).", no_args_is_help=True)
 for _name, _sub in (("org", org_app), ("site", site_app), ("line", line_app), ("product", product_app),
                     ("meter", meter_app), ("factors", factors_app), ("template", template_app),
                     ("quarantine", quarantine_app), ("period", period_app), ("audit", audit_app), ("token", token_app),
                     ("user", user_app),
-                    ("inventory", inventory_app), ("footprint", footprint_app)):
+                    ("inventory", inventory_app), ("footprint", footprint_app), ("energy", energy_app)):
     app.add_typer(_sub, name=_name)
 app.add_typer(lca_app, name="lca")
 app.add_typer(epd_app, name="epd")
@@ -538,6 +539,34 @@ def footprint_settings(org: Org, file: Annotated[Path | None, typer.Argument(hel
             return
         cfg = set_config(s, org, file.read_text("utf-8"), actor_name(actor))
     err.print(f"footprint settings of {org} stored (sha256 {cfg.sha256[:16]})")
+
+
+# ---------------------------------------------------------------- energy
+
+@energy_app.command("enpi")
+def energy_enpi(org: Org, year: Annotated[int, typer.Option(help="reporting year")],
+                convention: Annotated[str, typer.Option(help="electricity to coal equivalent: equivalent "
+                                                        "(0.1229 kgce/kWh) or generation (0.404)")] = "equivalent",
+                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Energy per unit of product per line and product (kgce/t, GJ/t), year on year."""
+    from rareeco.energy.service import enpi
+
+    with session() as s:
+        r = enpi(s, org, year, convention)
+    if as_json:
+        print_json(r)
+        return
+    t = Table(title=f"{org} {year} — energy per tonne made ({convention} value of electricity, GB/T 2589)")
+    for col in ("line", "kgce/t", "GJ/t", "t made", "year on year"):
+        t.add_column(col, justify="left" if col == "line" else "right", no_wrap=True)
+    for line, v in r["lines"].items():
+        yoy = v["yoy_change_pct"]
+        t.add_row(line, f"{v['kgce_per_t']:,.1f}", f"{v['gj_per_t']:,.2f}", f"{v['production_t']:,.1f}",
+                  "" if yoy is None else f"{yoy:+.2f} %")
+    out.print(t)
+    yoy = r["yoy_change_pct"]
+    out.print(f"organisation: {r['kgce_per_t']:,.1f} kgce/t" + ("" if yoy is None else f", {yoy:+.2f} % on {year - 1}"),
+              highlight=False)
 
 
 # ---------------------------------------------------------------- periods and audit

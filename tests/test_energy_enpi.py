@@ -1,0 +1,56 @@
+"""Energy per unit of product from the ledger, checked by hand.
+
+Line ``sep`` in 2023: 100 MWh grid electricity and 1,000 Nm3 natural gas, 10 t made; in 2022 the same energy
+for 12 t.  GB/T 2589: 0.1229 kgce/kWh (equivalent value) or 0.404 (generation-equivalent), 1.2143 kgce/Nm3,
+1 kgce = 29.3076 MJ.  2023: 100,000 × 0.1229 + 1,000 × 1.2143 = 13,504.3 kgce → 1,350.43 kgce/t and
+13,504.3 × 29.3076 / 1,000 / 10 = 39.578 GJ/t; 2022: 1,125.36 kgce/t, so +20 % year on year.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+
+from rareeco.energy.service import enpi
+from rareeco.ingest.activity import import_activity
+from rareeco.ledger import structure
+from rareeco.ledger.db import session_scope
+
+ROWS = """site,line,product,period_start,period_end,activity,amount,unit
+baotou,sep,a,2023-01-01,2023-12-31,production.output,10,t
+baotou,sep,,2023-01-01,2023-12-31,electricity.grid,100,MWh
+baotou,sep,,2023-01-01,2023-12-31,fuel.natural_gas,1000,Nm3
+baotou,sep,a,2022-01-01,2022-12-31,production.output,12,t
+baotou,sep,,2022-01-01,2022-12-31,electricity.grid,100,MWh
+baotou,sep,,2022-01-01,2022-12-31,fuel.natural_gas,1000,Nm3
+"""
+
+
+@pytest.fixture
+def ledger(engine: Engine) -> Engine:
+    with session_scope(engine) as s:
+        structure.create_org(s, "acme")
+        structure.add_site(s, "acme", "baotou", "CN-NM")
+        structure.add_line(s, "acme", "baotou", "sep")
+        structure.add_product(s, "acme", "a")
+        import_activity(s, "acme", ROWS.encode(), "energy.csv", "test")
+    return engine
+
+
+def test_energy_per_tonne_by_hand(ledger: Engine) -> None:
+    with session_scope(ledger) as s:
+        r = enpi(s, "acme", 2023)
+        gen = enpi(s, "acme", 2023, convention="generation")
+    line = r["lines"]["baotou / sep"]
+    assert line["kgce"] == pytest.approx(13_504.3)
+    assert line["kgce_per_t"] == pytest.approx(1_350.43)
+    assert line["gj_per_t"] == pytest.approx(13_504.3 * 29.3076 / 1000 / 10)
+    assert line["yoy_change_pct"] == pytest.approx(20.0)
+    assert r["products"]["a"]["kgce_per_t"] == pytest.approx(1_350.43)
+    assert r["yoy_change_pct"] == pytest.approx(20.0)
+    assert gen["lines"]["baotou / sep"]["kgce_per_t"] == pytest.approx((100_000 * 0.404 + 1_214.3) / 10)
+
+
+def test_an_unknown_convention_is_refused(ledger: Engine) -> None:
+    with pytest.raises(ValueError, match="convention"), session_scope(ledger) as s:
+        enpi(s, "acme", 2023, convention="primary")
