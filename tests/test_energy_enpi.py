@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from rareeco.energy.service import enpi
+from rareeco.errors import FactorNotFoundError
 from rareeco.ingest.activity import import_activity
 from rareeco.ledger import structure
 from rareeco.ledger.db import session_scope
@@ -54,3 +55,16 @@ def test_energy_per_tonne_by_hand(ledger: Engine) -> None:
 def test_an_unknown_convention_is_refused(ledger: Engine) -> None:
     with pytest.raises(ValueError, match="convention"), session_scope(ledger) as s:
         enpi(s, "acme", 2023, convention="primary")
+
+
+def test_quota_levels_by_hand() -> None:
+    """GB 29435 template, Bayan Obo PrNd oxide: 1.38 / 1.44 / 1.69 tce/t (S, unverified)."""
+    from rareeco.energy.quota import check, level_reached
+
+    limits = {1: 1380.0, 2: 1440.0, 3: 1690.0}
+    assert [level_reached(v, limits) for v in (1380.0, 1380.1, 1690.0, 1690.1)] == [1, 2, 3, None]
+    [row] = check({"p": {"kgce_per_t": 1416.5}, "other": {"kgce_per_t": 1.0}}, {"p": "bayan-obo:prnd-oxide"})
+    assert row["limits_kgce_per_t"] == pytest.approx(limits) and row["level"] == 2 and row["tags"] == ["S"]
+    assert "confirm" in row["note"]
+    with pytest.raises(FactorNotFoundError):
+        check({"p": {"kgce_per_t": 1.0}}, {"p": "bayan-obo:unobtainium"})

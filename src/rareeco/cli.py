@@ -569,6 +569,33 @@ def energy_enpi(org: Org, year: Annotated[int, typer.Option(help="reporting year
               highlight=False)
 
 
+@energy_app.command("quota")
+def energy_quota(org: Org, year: Annotated[int, typer.Option(help="reporting year")],
+                 mapping: Annotated[Path, typer.Option("--map", help="YAML: product id → route:product of the "
+                                                       "GB 29435 template (e.g. src/rareeco/demo/energy-quota.yaml)")],
+                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Which GB 29435-2025 level each mapped product reached in a year (template values: confirm them)."""
+    import yaml
+
+    from rareeco.energy.quota import check
+    from rareeco.energy.service import enpi
+
+    with session() as s:
+        r = enpi(s, org, year, "equivalent")
+    rows = check(r["products"], {str(k): str(v) for k, v in (yaml.safe_load(mapping.read_text("utf-8")) or {}).items()})
+    if as_json:
+        print_json(rows)
+        return
+    t = Table(title=f"{org} {year} — GB 29435-2025 levels (kgce/t; template values, unverified)")
+    for col in ("product", "quota", "kgce/t", "level 1", "level 2", "level 3", "reached"):
+        t.add_column(col, justify="left" if col in ("product", "quota") else "right", no_wrap=True)
+    for row in rows:
+        lim = row["limits_kgce_per_t"]
+        t.add_row(row["product"], row["quota"], f"{row['kgce_per_t']:,.1f}", *(f"{lim[lv]:,.0f}" for lv in (1, 2, 3)),
+                  "above 3" if row["level"] is None else str(row["level"]))
+    out.print(t)
+
+
 # ---------------------------------------------------------------- periods and audit
 
 @period_app.command("lock")
