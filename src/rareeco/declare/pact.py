@@ -199,18 +199,12 @@ def set_profile(session: Session, org_id: str, actor: str, *, company_name: str 
 
 # ------------------------------------------------------------------ the specification's schema
 
-SPEC_CANDIDATES = (Path(rareeco.__file__).resolve().parents[3] / "shared" / "specs" / "pact",
-                   Path("/work/shared/specs/pact"))
-"""Where the official specification is looked for when ``RAREECO_PACT_SPEC_DIR`` is not set: ``../shared``
-beside the source checkout, then the project's shared folder on its machines."""
-
-
 def spec_dir() -> Path:
-    """``RAREECO_PACT_SPEC_DIR``, else the first of :data:`SPEC_CANDIDATES` that holds ``v3/openapi.yaml``."""
+    """``RAREECO_PACT_SPEC_DIR``, else ``../shared/specs/pact`` beside the source checkout."""
     configured = settings.get("RAREECO_PACT_SPEC_DIR")
     if configured:
         return Path(configured)
-    return next((d for d in SPEC_CANDIDATES if (d / "v3" / "openapi.yaml").is_file()), SPEC_CANDIDATES[0])
+    return Path(rareeco.__file__).resolve().parents[3] / "shared" / "specs" / "pact"
 
 
 @cache
