@@ -101,3 +101,14 @@ def contrast_ratio(fg: str, bg: str = "#ffffff") -> float:
         return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
     a, b = sorted((lum(fg), lum(bg)), reverse=True)
     return (a + 0.05) / (b + 0.05)
+
+
+def new_page(browser: Any, server: str) -> Iterator[Any]:
+    """A fresh browser context (no cookies) that fails the test if anything loads from outside the server."""
+    ctx = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900}, locale="en-GB")
+    pg = ctx.new_page()
+    outside: list[str] = []
+    pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
+    yield pg
+    ctx.close()
+    assert outside == [], f"the page loaded from outside the server: {outside}"

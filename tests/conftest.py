@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -110,3 +111,28 @@ def make_org(engine: Engine, org: str = "acme") -> None:
         structure.add_site(s, org, "ganzhou", "CN-JX")
         structure.add_line(s, org, "baotou", "sep")
         structure.add_product(s, org, "la2o3")
+
+
+# --- browser tests: one demo server and one Chromium per test module, a fresh page per test -------------------
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``rareeco demo --serve`` on a fresh ledger (skipped without a browser, failed without one in CI)."""
+    from browser_support import need_browser, serve_demo
+
+    need_browser()
+    yield from serve_demo(tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_")))
+
+
+@pytest.fixture(scope="module")
+def browser(server: str) -> Iterator[Any]:
+    from browser_support import chromium
+
+    yield from chromium()
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Any]:
+    from browser_support import new_page
+
+    yield from new_page(browser, server)

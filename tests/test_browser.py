@@ -4,42 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from browser_support import chromium, contrast_ratio, need_browser, screenshot, serve_demo
+from browser_support import contrast_ratio, screenshot
 
 SRC = Path(__file__).parents[1] / "src" / "rareeco"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    need_browser()
-    yield from serve_demo(tmp_path_factory.mktemp("browser"))
-
-
-@pytest.fixture(scope="module")
-def browser(server: str) -> Iterator[Any]:
-    yield from chromium()
-
-
-@pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
-    yield from new_page(browser, server)
-
-
-def new_page(browser: Any, server: str) -> Iterator[Any]:
-    """A fresh browser context (no cookies) that fails the test if anything loads from outside the server."""
-    ctx = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900}, locale="en-GB")
-    pg = ctx.new_page()
-    outside: list[str] = []
-    pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
-    yield pg
-    ctx.close()
-    assert outside == [], f"the page loaded from outside the server: {outside}"
 
 
 def sign_in(page: Any, user: str = "demo", password: str = "demo-password") -> None:

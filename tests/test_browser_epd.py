@@ -5,28 +5,15 @@ verifies it; the declarant publishes it; the public PDF link downloads without s
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pypdf import PdfReader
 
-from browser_support import chromium, need_browser, screenshot, serve_demo
-from test_browser import new_page, sign_in
+from browser_support import new_page, screenshot
+from test_browser import sign_in
 
 METAL_ECONOMIC = "64.600"     # demo 2025, PrNd metal, kg CO2e/kg (docs/footprints.md)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    need_browser()
-    yield from serve_demo(tmp_path_factory.mktemp("epds"))
-
-
-@pytest.fixture(scope="module")
-def browser(server: str) -> Iterator[Any]:
-    yield from chromium()
 
 
 def sign_out(page: Any) -> None:

@@ -4,14 +4,13 @@ see the dashboard change; lock as verifier and see an import refused; screenshot
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from browser_support import chromium, need_browser, screenshot, serve_demo
-from test_browser import card, new_page, sign_in
+from browser_support import new_page, screenshot
+from test_browser import card, sign_in
 
 HEADER = "site,period_start,period_end,activity,amount,unit,line,product\n"
 # 2026 has no demo data, so the dashboard shows exactly this file:
@@ -20,17 +19,6 @@ GOOD = HEADER + ("baotou,2026-01-01,2026-01-31,electricity.grid,100,MWh,separati
                  "baotou,2026-01-01,2026-01-31,fuel.natural_gas,1,万Nm3,,\n")
 BAD = GOOD + ("baotou,2026-01-01,2026-01-31,electricity.grid,50,t,separation,\n"
               "mars,2026-01-01,2026-01-31,fuel.diesel,1,t,,\n")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    need_browser()
-    yield from serve_demo(tmp_path_factory.mktemp("flows"))
-
-
-@pytest.fixture(scope="module")
-def browser(server: str) -> Iterator[Any]:
-    yield from chromium()
 
 
 def upload(page: Any, path: Path) -> None:

@@ -4,32 +4,13 @@ from the navigation to PrNd oxide, both allocations, the charts drawn, and the p
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from browser_support import chromium, need_browser, screenshot, serve_demo
-from test_browser import card, new_page, sign_in
+from browser_support import screenshot
+from test_browser import card, sign_in
 
 PRND_ECONOMIC, PRND_MASS = "47.688", "11.296"     # demo 2025, PrNd oxide, kg CO2e/kg (the organisation's default:
                                                   # economic allocation; rareeco footprint --json)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    need_browser()
-    yield from serve_demo(tmp_path_factory.mktemp("footprints"))
-
-
-@pytest.fixture(scope="module")
-def browser(server: str) -> Iterator[Any]:
-    yield from chromium()
-
-
-@pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
-    yield from new_page(browser, server)
 
 
 def charts_drawn(page: Any) -> None:

@@ -5,34 +5,15 @@ in Chinese; a verifier is refused; every field has a label."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from browser_support import chromium, need_browser, screenshot, serve_demo
-from test_browser import new_page, sign_in
+from browser_support import screenshot
+from test_browser import sign_in
 
 # demo 2025, economic allocation (the organisation's default), kg CO2e per declared unit (1 kg) as the page rounds
 # them (3 decimals); `rareeco footprint --json`: 47.68773… and 15.55106…; `rareeco pact footprints demo` the same
 PUBLISHED = {"prnd-oxide": "47.688", "ndfeb-magnet-recycled": "15.551"}
 BUYER = "Browser Buyer GmbH"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    need_browser()
-    yield from serve_demo(tmp_path_factory.mktemp("pact"))
-
-
-@pytest.fixture(scope="module")
-def browser(server: str) -> Iterator[Any]:
-    yield from chromium()
-
-
-@pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
-    yield from new_page(browser, server)
 
 
 def published(page: Any) -> dict[str, list[str]]:
