@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from rareeco import settings
-from rareeco.errors import ForbiddenError, RareecoError
+from rareeco.errors import ForbiddenError, RareecoError, ReferenceDataError
 from rareeco.ledger import accounts
 from rareeco.ledger.db import session_scope
 from rareeco.ledger.models import User, WebSession
@@ -72,6 +72,13 @@ def environment(lang: str) -> Environment:
     return env
 
 
+def error_status(exc: RareecoError) -> int:
+    """HTTP status of a page showing ``exc`` (a malformed uploaded file is the user's 422, not a 500)."""
+    if isinstance(exc, ReferenceDataError) or exc.http_status >= 500:
+        return 422
+    return exc.http_status
+
+
 def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
     """Add the pages and the static files to ``app``."""
     envs = {lang: environment(lang) for lang in i18n.LANGS}
@@ -105,9 +112,19 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
         if not any(t and hmac.compare_digest(ctx.web.csrf_token, t) for t in (token, header_token)):
             raise ForbiddenError("the form has expired (CSRF check failed)", fix="reload the page and try again")
 
+    def page(ctx: Ctx, build: Callable[[], Response]) -> Response:
+        """A page of the signed-in organisation: ``no_org.html`` without one, a domain error as the error page."""
+        if ctx.org_id is None:
+            return render(ctx, "no_org.html")
+        try:
+            return build()
+        except RareecoError as exc:
+            return render(ctx, "error.html", status=error_status(exc), error=exc)
+
     app.state.web_render = render
     app.state.web_viewer = viewer
     app.state.web_csrf = check_csrf
+    app.state.web_page = page
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _exc: LoginRequired) -> Response:

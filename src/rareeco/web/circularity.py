@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from rareeco.circularity.declaration import declare
 from rareeco.circularity.massbalance import load_assumptions
-from rareeco.errors import NotFoundError, RareecoError
+from rareeco.errors import NotFoundError
 from rareeco.ledger.tokens import READ
 from rareeco.web.app import PAGE_MODULES, Ctx
 from rareeco.web.pages import data_years
@@ -42,15 +42,11 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
 
     @router.get("/circularity")
     def circularity_page(product: str = "", year: str = "", ctx: Ctx = Depends(viewer)) -> HTMLResponse:
-        if ctx.org_id is None:
-            return web_render(ctx, "no_org.html")  # type: ignore[no-any-return]
-        try:
-            org = ctx.need(READ)
-            data = circularity_data(ctx.session, org, product, year)
-        except RareecoError as exc:
-            status = 422 if exc.http_status >= 500 else exc.http_status
-            return web_render(ctx, "error.html", status=status, error=exc)  # type: ignore[no-any-return]
-        return web_render(ctx, "circularity.html", **data)  # type: ignore[no-any-return]
+        def build() -> HTMLResponse:
+            data = circularity_data(ctx.session, ctx.need(READ), product, year)
+            return web_render(ctx, "circularity.html", **data)  # type: ignore[no-any-return]
+
+        return app.state.web_page(ctx, build)  # type: ignore[no-any-return]
 
     app.include_router(router)
 

@@ -97,17 +97,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
     def render(ctx: Ctx, template: str, status: int = 200, **data: Any) -> HTMLResponse:
         return web_render(ctx, template, status=status, **data)  # type: ignore[no-any-return]
 
-    def fail(ctx: Ctx, exc: RareecoError) -> HTMLResponse:
-        status = 422 if exc.http_status >= 500 else exc.http_status
-        return render(ctx, "error.html", status=status, error=exc)
-
-    def page(ctx: Ctx, build: Callable[[], Response]) -> Response:
-        if ctx.org_id is None:
-            return render(ctx, "no_org.html")
-        try:
-            return build()
-        except RareecoError as exc:
-            return fail(ctx, exc)
+    page = app.state.web_page
 
     def action(request: Request, ctx: Ctx, csrf_token: str, roles: tuple[str, ...],
                do: Callable[[str], Any]) -> Response:

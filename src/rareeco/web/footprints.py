@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from rareeco.errors import NotFoundError, RareecoError
+from rareeco.errors import NotFoundError
 from rareeco.footprint.config import ALLOCATIONS
 from rareeco.footprint.service import footprints, product_footprint, summary
 from rareeco.ledger.tokens import READ
@@ -105,14 +105,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
     viewer = app.state.web_viewer
     web_render = app.state.web_render
 
-    def page(ctx: Ctx, build: Callable[[], HTMLResponse]) -> HTMLResponse:
-        if ctx.org_id is None:
-            return web_render(ctx, "no_org.html")  # type: ignore[no-any-return]
-        try:
-            return build()
-        except RareecoError as exc:
-            status = 422 if exc.http_status >= 500 else exc.http_status
-            return web_render(ctx, "error.html", status=status, error=exc)  # type: ignore[no-any-return]
+    page = app.state.web_page
 
     @router.get("/footprints")
     def footprints_page(year: str = "", ctx: Ctx = Depends(viewer)) -> HTMLResponse:

@@ -31,7 +31,6 @@ from rareeco.errors import (
     ForbiddenError,
     NotFoundError,
     RareecoError,
-    ReferenceDataError,
     ValidationFailed,
 )
 from rareeco.ingest.activity import ImportResult, batches, import_activity, sha256
@@ -55,7 +54,7 @@ from rareeco.ledger.tokens import ADMIN, READ, VERIFY, WRITE
 from rareeco.reference import GWP_SETS, TAGS, builtin_sets
 from rareeco.reference.catalogue import activities
 from rareeco.reference.usersets import add_factor_set, choose_sets, chosen_sets, set_ids
-from rareeco.web.app import PAGE_MODULES, Ctx
+from rareeco.web.app import PAGE_MODULES, Ctx, error_status
 from rareeco.web.pages import data_years
 
 NO_LINE = "(site)"                        # records without a production line (as in the payload's by_line)
@@ -319,18 +318,12 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
         return web_render(ctx, template, status=status, **data)  # type: ignore[no-any-return]
 
     def fail(ctx: Ctx, exc: RareecoError) -> HTMLResponse:
-        return render(ctx, "error.html", status=_status(exc), error=exc)
+        return render(ctx, "error.html", status=error_status(exc), error=exc)
 
     def check_csrf(ctx: Ctx, request: Request, form_token: str) -> None:
         app.state.web_csrf(ctx, form_token, request.headers.get("x-csrf-token", ""))
 
-    def page(ctx: Ctx, build: Callable[[], HTMLResponse]) -> HTMLResponse:
-        if ctx.org_id is None:
-            return render(ctx, "no_org.html")
-        try:
-            return build()
-        except RareecoError as exc:
-            return fail(ctx, exc)
+    page = app.state.web_page
 
     # ---------------------------------------------------------------- import
 
@@ -398,7 +391,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
                                          replace=replace_id)
         except RareecoError as exc:   # e.g. the period was locked since the check: show why, keep nothing
             s.delete(pu)
-            return render(ctx, "import_check.html", status=_status(exc), file_name=name, sha=sha256(data),
+            return render(ctx, "import_check.html", status=error_status(exc), file_name=name, sha=sha256(data),
                           result=None, error=exc, findings=_sorted_findings(exc.findings), pending_id=None,
                           partial=bool(partial), replace_batch=replace_id, **import_form(ctx, org, replace_id))
         s.delete(pu)
@@ -438,7 +431,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
             org = ctx.need(READ)
             data = inventory_data(ctx.session, org, ctx.lang, year, method, gwp, site, line, month, activity)
         except RareecoError as exc:
-            return render(ctx, "inventory_explain.html", status=_status(exc), error=exc, explained=None,
+            return render(ctx, "inventory_explain.html", status=error_status(exc), error=exc, explained=None,
                           act_label=_act_label(ctx.lang), tags=TAGS)
         return render(ctx, "inventory_explain.html", error=None, act_label=_act_label(ctx.lang), **data)
 
@@ -465,7 +458,8 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
         except ForbiddenError as exc:
             return fail(ctx, exc)
         except RareecoError as exc:
-            return page(ctx, functools.partial(periods_page, ctx, _status(exc), exc, period=period, comment=comment))
+            return page(ctx, functools.partial(periods_page, ctx, error_status(exc), exc, period=period,
+                                               comment=comment))
         return RedirectResponse("/periods", status_code=303)
 
     @router.post("/periods/unlock")
@@ -479,7 +473,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
         except ForbiddenError as exc:
             return fail(ctx, exc)
         except RareecoError as exc:
-            return page(ctx, functools.partial(periods_page, ctx, _status(exc), exc, unlock_period=period))
+            return page(ctx, functools.partial(periods_page, ctx, error_status(exc), exc, unlock_period=period))
         return RedirectResponse("/periods", status_code=303)
 
     # ---------------------------------------------------------------- reference data
@@ -510,7 +504,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
         except ForbiddenError as exc:
             return fail(ctx, exc)
         except RareecoError as exc:
-            return page(ctx, functools.partial(reference_page, ctx, _status(exc), exc))
+            return page(ctx, functools.partial(reference_page, ctx, error_status(exc), exc))
         return RedirectResponse("/reference#own", status_code=303)
 
     @router.post("/reference/choose")
@@ -526,7 +520,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
         except ForbiddenError as exc:
             return fail(ctx, exc)
         except RareecoError as exc:
-            return page(ctx, functools.partial(reference_page, ctx, _status(exc), exc))
+            return page(ctx, functools.partial(reference_page, ctx, error_status(exc), exc))
         return RedirectResponse("/reference#choice", status_code=303)
 
     # ---------------------------------------------------------------- API tokens (admin only)
@@ -560,7 +554,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
         except ForbiddenError as exc:
             return fail(ctx, exc)
         except RareecoError as exc:
-            return page(ctx, functools.partial(tokens_page, ctx, _status(exc), exc))
+            return page(ctx, functools.partial(tokens_page, ctx, error_status(exc), exc))
         # shown once: the page answers the POST directly (no redirect), and only the hash is stored
         resp = page(ctx, lambda: tokens_page(ctx, new_token=token, new_name=name))
         resp.headers["Cache-Control"] = "no-store"
@@ -585,17 +579,10 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
         except ForbiddenError as exc:
             return fail(ctx, exc)
         except RareecoError as exc:
-            return page(ctx, functools.partial(tokens_page, ctx, _status(exc), exc))
+            return page(ctx, functools.partial(tokens_page, ctx, error_status(exc), exc))
         return RedirectResponse("/tokens", status_code=303)
 
     app.include_router(router)
-
-
-def _status(exc: RareecoError) -> int:
-    """HTTP status of a page showing ``exc`` (a malformed uploaded factor set is the user's 422, not a 500)."""
-    if isinstance(exc, ReferenceDataError) or exc.http_status >= 500:
-        return 422
-    return exc.http_status
 
 
 def _act_label(lang: str) -> Callable[[str], str]:

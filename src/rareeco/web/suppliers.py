@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from rareeco.errors import RareecoError
 from rareeco.ingest import pact_client as pc
 from rareeco.ledger.tokens import READ
 from rareeco.reference.catalogue import activities
@@ -60,14 +59,11 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
 
     @router.get("/suppliers")
     def suppliers_page(year: str = "", ctx: Ctx = Depends(viewer)) -> HTMLResponse:
-        if ctx.org_id is None:
-            return web_render(ctx, "no_org.html")  # type: ignore[no-any-return]
-        try:
-            org = ctx.need(READ)
-            data = suppliers_data(ctx.session, org, year, ctx.lang)
-        except RareecoError as exc:
-            return web_render(ctx, "error.html", status=exc.http_status, error=exc)  # type: ignore[no-any-return]
-        return web_render(ctx, "suppliers.html", **data)  # type: ignore[no-any-return]
+        def build() -> HTMLResponse:
+            data = suppliers_data(ctx.session, ctx.need(READ), year, ctx.lang)
+            return web_render(ctx, "suppliers.html", **data)  # type: ignore[no-any-return]
+
+        return app.state.web_page(ctx, build)  # type: ignore[no-any-return]
 
     app.include_router(router)
 
