@@ -86,6 +86,91 @@ class Meter(Base):
     code: Mapped[str] = mapped_column(String(64))
     carrier: Mapped[str] = mapped_column(String(64))          # an activity id, e.g. electricity.grid
     unit: Mapped[str] = mapped_column(String(16))
+    # The meter tree (site → line → equipment): a sub-meter names the meter it sits under.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"), nullable=True)
+    role: Mapped[str] = mapped_column(String(16), default="main")   # main | sub | generation
+    name: Mapped[str] = mapped_column(String(200), default="")
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"), nullable=True)
+
+
+class Series(Base):
+    """One time series of interval values (a meter's consumption, a CEMS channel).  ``interval_s`` is the
+    expected spacing of the points [s]; gaps longer than it are findings."""
+
+    __tablename__ = "series"
+    __table_args__ = (UniqueConstraint("org_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    key: Mapped[str] = mapped_column(String(200))             # e.g. meter:BT-EL-MAIN, cems:MN…:a21026
+    unit: Mapped[str] = mapped_column(String(16))
+    interval_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Values are amounts per interval (summed in roll-ups, e.g. kWh) or levels (averaged, e.g. mg/m3, °C).
+    kind: Mapped[str] = mapped_column(String(8), default="amount")    # amount | level
+
+
+class Point(Base):
+    """A raw point: ``value`` of the interval ending at ``ts`` [epoch s, UTC].  One point per series and instant
+    (the primary key de-duplicates); ``batch_id`` traces it to the file or MQTT session it came from."""
+
+    __tablename__ = "points"
+    __table_args__ = {"sqlite_with_rowid": False}
+    series_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    flag: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    batch_id: Mapped[int] = mapped_column(Integer)
+
+
+class Rollup(Base):
+    """Sum, count, minimum and maximum of a series' points per hour, day and month of local time.
+    ``start`` is the local wall-clock start of the bucket as seconds from 1970-01-01 (no time zone)."""
+
+    __tablename__ = "rollups"
+    __table_args__ = {"sqlite_with_rowid": False}
+    series_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)  # h | d | m
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    total: Mapped[float] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+
+
+class SeriesBatch(Base):
+    """One arrival of points: a CSV file (its checksum refuses a second import) or an MQTT session."""
+
+    __tablename__ = "series_batches"
+    __table_args__ = (UniqueConstraint("org_id", "sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    source: Mapped[str] = mapped_column(String(400))          # file name or mqtt://host:port/topic
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    points_stored: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_duplicate: Mapped[int] = mapped_column(BigInteger, default=0)
+    findings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Measure(Base):
+    """An energy-saving measure (ISO 50001 action plan) with its estimate and how savings are verified
+    (IPMVP option B: the measure's own meter; option C: the whole-facility baseline)."""
+
+    __tablename__ = "energy_measures"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(16))             # motors | solar | process
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id"), nullable=True)
+    in_service: Mapped[date] = mapped_column(Date)
+    ipmvp_option: Mapped[str] = mapped_column(String(1))      # B | C
+    meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"), nullable=True)
+    cost_cny: Mapped[float] = mapped_column(Float)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)        # the kind's parameters (motors, kWp, …)
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class ImportBatch(Base):
