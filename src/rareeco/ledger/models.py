@@ -109,7 +109,7 @@ class Series(Base):
 
 
 class Point(Base):
-    """A raw point: ``value`` of the interval ending at ``ts`` [epoch s, UTC].  One point per series and instant
+    """A raw point: ``value`` of the interval starting at ``ts`` [epoch s, UTC].  One point per series and instant
     (the primary key de-duplicates); ``batch_id`` traces it to the file or MQTT session it came from."""
 
     __tablename__ = "points"

@@ -100,23 +100,53 @@ def add_product(session: Session, org_id: str, code: str, name: str | None = Non
     return product
 
 
+METER_ROLES = ("main", "sub", "generation")
+
+
 def add_meter(session: Session, org_id: str, site_code: str, code: str, carrier: str,
-              line_code: str | None = None, actor: str = "cli") -> Meter:
+              line_code: str | None = None, actor: str = "cli", parent: str | None = None, role: str = "main",
+              name: str = "", unit: str | None = None, interval_s: int | None = None) -> Meter:
+    """Register a meter: its id goes in an activity file's meter column and names its interval series.
+
+    ``parent``: the meter this one is a sub-meter of (the meter tree site → line → equipment); ``role``:
+    main, sub or generation; ``unit``: unit of its interval readings (default the carrier's unit);
+    ``interval_s``: expected spacing of its readings [s], for the gap check.
+    """
+    from rareeco.timeseries.store import ensure_series
+    from rareeco.units import conversion_factor
+
     site = get_site(session, org_id, site_code)
     cat = activities()
     if carrier not in cat:
         raise ValidationFailed(f"unknown carrier {carrier!r}", fix="use an activity id from: rareeco activities")
+    if role not in METER_ROLES:
+        raise ValidationFailed(f"unknown meter role {role!r}", fix=f"use one of {', '.join(METER_ROLES)}")
+    unit = unit or cat[carrier].unit
+    conversion_factor(unit, cat[carrier].unit)  # refuses a unit that is not one of the carrier's quantity
     line_id = None
     if line_code:
         line = session.execute(select(Line).where(Line.site_id == site.id, Line.code == line_code)).scalar_one_or_none()
         if line is None:
             raise NotFoundError(f"line {line_code!r} not found at {site_code!r}", fix="add it with rareeco line add")
         line_id = line.id
+    parent_id = None
+    if parent:
+        up = session.execute(select(Meter).where(Meter.org_id == org_id, Meter.code == parent)).scalar_one_or_none()
+        if up is None:
+            raise NotFoundError(f"parent meter {parent!r} not found in {org_id!r}", fix="add the parent meter first")
+        if up.carrier.split(".")[0] != carrier.split(".")[0]:
+            raise ValidationFailed(f"meter {code!r} ({carrier}) cannot sit under {parent!r} ({up.carrier})",
+                                   fix="a sub-meter measures the same carrier as its parent")
+        parent_id = up.id
+    if session.execute(select(Meter).where(Meter.org_id == org_id, Meter.code == code)).scalar_one_or_none():
+        raise ConflictError(f"meter {code!r} already exists in {org_id!r}", fix="choose another meter id")
+    series = ensure_series(session, org_id, f"meter:{code}", unit, interval_s)
     meter = Meter(org_id=org_id, site_id=site.id, line_id=line_id, code=code, carrier=carrier,
-                  unit=cat[carrier].unit)
+                  unit=cat[carrier].unit, parent_id=parent_id, role=role, name=name or code, series_id=series.id)
     session.add(meter)
     session.flush()
-    audit.append(session, actor, "meter.add", f"{org_id}/{code}", org_id, {"carrier": carrier})
+    audit.append(session, actor, "meter.add", f"{org_id}/{code}", org_id,
+                 {"carrier": carrier, "parent": parent, "role": role, "unit": unit, "interval_s": interval_s})
     return meter
 
 
