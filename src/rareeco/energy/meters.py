@@ -57,8 +57,6 @@ def totals(session: Session, ms: list[Meter], grain: str, start: datetime | None
     Columns: meter, start, total, n."""
     ids = {m.series_id: m for m in ms if m.series_id is not None}
     frame = rollup(session, list(ids), grain, start, end)
-    if frame.empty:
-        return pd.DataFrame(columns=["meter", "start", "total", "n"])
     units = {s.id: s.unit for s in session.execute(select(Series).where(Series.id.in_(list(ids)))).scalars()}
     factor = {sid: conversion_factor(units[sid], m.unit) for sid, m in ids.items()}
     frame["meter"] = frame["series_id"].map({sid: m.code for sid, m in ids.items()})
@@ -109,3 +107,24 @@ def line_energy(session: Session, org_id: str, year: int) -> pd.DataFrame:
     code = {m.code: m for m in top}
     return pd.DataFrame({"line_id": t["meter"].map(lambda c: code[c].line_id), "month": t["start"].dt.month,
                          "activity": t["meter"].map(lambda c: code[c].carrier), "amount": t["total"]})
+
+
+def monthly_kgce(session: Session, org_id: str, year: int, convention: str = "equivalent") -> pd.DataFrame:
+    """Monthly energy per line from the meters in coal equivalent (GB/T 2589, ``convention`` for electricity).
+
+    Columns: line_id, month, kgce.  Carriers without a coal-equivalent coefficient are refused by
+    :func:`rareeco.energy.enpi.coefficients`' table (never counted as zero)."""
+    from rareeco.energy.enpi import coefficients
+    from rareeco.inventory.service import factor_table
+    from rareeco.reference.usersets import chosen_sets
+
+    coef = coefficients(factor_table(session, org_id, chosen_sets(session, org_id, year)), convention)
+    e = line_energy(session, org_id, year)
+    unknown = sorted(set(e["activity"]) - set(coef))
+    if unknown:
+        from rareeco.errors import ValidationFailed
+
+        raise ValidationFailed(f"no coal-equivalent coefficient for {', '.join(unknown)}",
+                               fix="meter a carrier of GB/T 2589 (electricity, natural gas, diesel, LPG)")
+    e["kgce"] = e["amount"] * e["activity"].map({a: c[0] for a, c in coef.items()})
+    return e.groupby(["line_id", "month"], as_index=False)["kgce"].sum()

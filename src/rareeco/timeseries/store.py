@@ -19,6 +19,7 @@ importers shift end-stamped data.  Buckets follow the organisation's local time 
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -104,6 +105,11 @@ def local_seconds(ts: np.ndarray, tz: str) -> np.ndarray:
     """UTC epoch seconds → local wall-clock seconds from 1970-01-01 in ``tz`` (handles DST where a zone has it)."""
     t = pd.DatetimeIndex(pd.to_datetime(ts, unit="s", utc=True)).tz_convert(tz).tz_localize(None)
     return np.asarray(t.as_unit("s").asi8, dtype=np.int64)
+
+
+def wall_seconds(when: datetime) -> int:
+    """A naive local datetime as local wall-clock seconds from 1970-01-01 (the roll-ups' ``start``)."""
+    return calendar.timegm(when.timetuple())
 
 
 def bucket_starts(local: np.ndarray, grain: str) -> np.ndarray:
@@ -246,8 +252,7 @@ def write(session: Session, sid: np.ndarray, ts: np.ndarray, value: np.ndarray, 
         if len(kept_v) >= 10:
             med = float(np.median(kept_v))
             mad = float(np.median(np.abs(kept_v - med)))
-            spike = (kept_v > med + SPIKE_MADS * mad) & (kept_v > SPIKE_RATIO * med) if mad > 0 else \
-                np.zeros(len(kept_v), dtype=bool)
+            spike = (kept_v > med + SPIKE_MADS * mad) & (kept_v > SPIKE_RATIO * med) & (med > 0)
             for i in np.flatnonzero(spike)[:LISTED_PER_CODE]:
                 findings.add("spike", 1, f"series {s} at {iso(kept_ts[i])}: {kept_v[i]:g} against a median of "
                              f"{med:g} — check the meter or the register rollover", series_id=s,
@@ -278,9 +283,9 @@ def rollup(session: Session, series_ids: Sequence[int], grain: str, start: datet
     q = select(Rollup.series_id, Rollup.start, Rollup.total, Rollup.n, Rollup.low, Rollup.high).where(
         Rollup.series_id.in_(list(series_ids)), Rollup.grain == grain)
     if start is not None:
-        q = q.where(Rollup.start >= int(pd.Timestamp(start).as_unit("s").value))
+        q = q.where(Rollup.start >= wall_seconds(start))
     if end is not None:
-        q = q.where(Rollup.start < int(pd.Timestamp(end).as_unit("s").value))
+        q = q.where(Rollup.start < wall_seconds(end))
     rows = session.execute(q.order_by(Rollup.series_id, Rollup.start)).all()
     frame = pd.DataFrame(rows, columns=["series_id", "start", "total", "n", "low", "high"])
     frame["start"] = pd.to_datetime(frame["start"].astype("int64"), unit="s")
