@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from rareeco.demo.downstream import downstream_rows
 from rareeco.demo.generate import activity_rows, load_structure
+from rareeco.demo.meters import FILE_NAME, load_meters
 from rareeco.footprint.service import set_config
 from rareeco.ingest.activity import import_activity, sha256
 from rareeco.ledger import structure
@@ -105,6 +106,10 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None,
         session.add(ApiToken(org_id=ORG, name="demo (public)", token_sha256=digest(DEMO_TOKEN), role="admin",
                       created_at=now()))
     ensure_demo_users(session, ORG)
+    meters = load_meters(session, ORG, ACTOR)
+    if meters:
+        say(f"importing {FILE_NAME}")
+        imported.append(meters)
     published = publish_declarations(session) if declarations and not _has_declarations(session) else []
     if imported:   # store the inventories so the pages and API show them at once
         from rareeco.inventory.service import inventory

@@ -127,4 +127,32 @@ def monthly_kgce(session: Session, org_id: str, year: int, convention: str = "eq
         raise ValidationFailed(f"no coal-equivalent coefficient for {', '.join(unknown)}",
                                fix="meter a carrier of GB/T 2589 (electricity, natural gas, diesel, LPG)")
     e["kgce"] = e["amount"] * e["activity"].map({a: c[0] for a, c in coef.items()})
-    return e.groupby(["line_id", "month"], as_index=False)["kgce"].sum()
+    return e.groupby(["line_id", "month"], as_index=False).agg(kgce=("kgce", "sum"))
+
+
+def _family(activity: str) -> str:
+    """Carriers one meter measures together: every electricity source of a line passes its incomer meter."""
+    return "electricity" if activity.startswith("electricity.") else activity
+
+
+def metered_records(session: Session, org_id: str, year: int, records: pd.DataFrame) -> pd.DataFrame:
+    """The ledger's records with each line's *metered* carriers replaced by the meters' months.
+
+    ``records`` is a frame of :func:`rareeco.inventory.service.load_records`.  For a line whose top meters
+    measure a carrier (electricity of every source, natural gas…), the records of that carrier are dropped
+    and one record per meter month takes their place; carriers without a meter (diesel, say) stay as
+    invoiced.  The EnPI then comes from the meters wherever there are meters.
+    """
+    energy = line_energy(session, org_id, year)
+    if energy.empty:
+        return records
+    covered = {(int(ln), _family(a)) for ln, a in zip(energy["line_id"], energy["activity"], strict=True)}
+    fam = records["activity"].map(_family)
+    hit = [pd.notna(ln) and (int(ln), f) in covered for ln, f in zip(records["line_id"], fam, strict=True)]
+    drop = pd.Series(hit, index=records.index) & (records["activity"] != "electricity.green_certificate")
+    site = {m.line_id: m.site_id for m in meters(session, org_id) if m.line_id is not None}
+    start = pd.to_datetime({"year": year, "month": energy["month"], "day": 1})
+    add = pd.DataFrame({"id": -1, "site_id": energy["line_id"].map(site), "line_id": energy["line_id"],
+                        "product_id": None, "activity": energy["activity"], "period_start": start,
+                        "period_end": start + pd.offsets.MonthEnd(0), "amount": energy["amount"]})
+    return pd.concat([records.loc[~drop], add], ignore_index=True)
