@@ -113,8 +113,9 @@ def test_late_gap_and_spike_findings(engine, tmp_path):  # type: ignore[no-untyp
     with session_scope(engine) as s:
         r = import_csv(s, "acme", csv(tmp_path, "a.csv", "meter,timestamp,value\n" + body))
     codes = {f["code"]: f for f in r["findings"] if "series_id" in f}
-    assert "1 interval(s) of 60 s missing from 2025-03-01T00:05:00Z to 2025-03-01T00:06:00Z" in codes["gap"]["message"]
-    assert codes["spike"]["ts"] == "2025-03-01T00:09:00Z" and codes["spike"]["value"] == 500.0
+    assert ("MAIN: 1 interval(s) of 60 s missing from 2025-03-01T08:05:00+08:00 to "
+            "2025-03-01T08:06:00+08:00") in codes["gap"]["message"]
+    assert codes["spike"]["ts"] == "2025-03-01T08:09:00+08:00" and codes["spike"]["value"] == 500.0
     # the missing minute arrives later: filed in place, reported as late, and the hour is complete
     with session_scope(engine) as s:
         r = import_csv(s, "acme", csv(tmp_path, "b.csv", "meter,timestamp,value\nMAIN,2025-03-01T08:05:00,1.0\n"))

@@ -117,7 +117,7 @@ def import_csv(session: Session, org_id: str, path: Path, stamp: str = "start", 
     all_ids = [m.series_id for m in meters.values() if m.series_id is not None]
     last_seen = latest(session, all_ids)
     intervals = {i: series[i].interval_s for i in all_ids}
-    findings = Findings()
+    findings = Findings(labels={m.series_id: m.code for m in meters.values() if m.series_id}, tz=tz)
     total = Written()
     first_row = 2  # file line of the chunk's first data row
     for chunk in _chunks(path, layout, header):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,16 @@ class Findings:
 
     counts: dict[str, int] = field(default_factory=dict)
     listed: list[dict[str, Any]] = field(default_factory=list)
+    #: series id → what people call it (a meter code), and the zone the times are shown in
+    labels: dict[int, str] = field(default_factory=dict)
+    tz: str = "UTC"
+
+    def name(self, series_id: int) -> str:
+        return self.labels.get(int(series_id), f"series {series_id}")
+
+    def when(self, ts: int) -> str:
+        """An instant as local ISO 8601 with its offset."""
+        return pd.Timestamp(int(ts), unit="s", tz="UTC").tz_convert(self.tz).isoformat()
 
     def add(self, code: str, n: int, message: str, **data: Any) -> None:
         """Count ``n`` occurrences of ``code`` and list this one (up to LISTED_PER_CODE per code)."""
@@ -82,10 +92,6 @@ class Written:
         self.conflicts += other.conflicts
         self.late += other.late
         return self
-
-
-def iso(ts: int) -> str:
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ensure_series(session: Session, org_id: str, key: str, unit: str, interval_s: int | None = None,
@@ -190,6 +196,7 @@ def write(session: Session, sid: np.ndarray, ts: np.ndarray, value: np.ndarray, 
     finite (importers refuse the rest with row numbers before calling this).
     """
     out = Written()
+    name, when = findings.name, findings.when
     if len(sid) == 0:
         return out
     order = np.lexsort((ts, sid))
@@ -202,10 +209,11 @@ def write(session: Session, sid: np.ndarray, ts: np.ndarray, value: np.ndarray, 
         idx = np.nonzero(same)[0] + 1
         equal = value[idx] == value[idx - 1]
         out.duplicates += int(equal.sum())
-        for i in idx[~equal]:
-            findings.add("conflict", 1, f"series {sid[i]} at {iso(ts[i])}: {value[i]:g} arrived again with another "
-                         f"value; {value[i - 1]:g} kept", series_id=int(sid[i]), ts=iso(ts[i]), where=where)
+        for i in idx[~equal][:LISTED_PER_CODE]:
+            findings.add("conflict", 1, f"{name(sid[i])} at {when(ts[i])}: {value[i]:g} arrived again with another "
+                         f"value; {value[i - 1]:g} kept", series_id=int(sid[i]), ts=when(ts[i]), where=where)
         out.conflicts += int((~equal).sum())
+        findings.more("conflict", int((~equal).sum()) - LISTED_PER_CODE)
         keep[idx] = False
     starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
     ends = np.r_[starts[1:], len(sid)]
@@ -225,17 +233,17 @@ def write(session: Session, sid: np.ndarray, ts: np.ndarray, value: np.ndarray, 
                 out.duplicates += int(equal.sum())
                 out.conflicts += int(clash.sum())
                 for i in np.flatnonzero(clash)[:LISTED_PER_CODE]:
-                    findings.add("conflict", 1, f"series {s} at {iso(seg_ts[i])}: {seg_v[i]:g} differs from the "
-                                 f"stored {old_v[pos_c[i]]:g}, which is kept", series_id=s, ts=iso(seg_ts[i]),
+                    findings.add("conflict", 1, f"{name(s)} at {when(seg_ts[i])}: {seg_v[i]:g} differs from the "
+                                 f"stored {old_v[pos_c[i]]:g}, which is kept", series_id=s, ts=when(seg_ts[i]),
                                  where=where)
                 findings.more("conflict", int(clash.sum()) - LISTED_PER_CODE)
                 keep[a:b] &= ~hit
             late = keep[a:b] & (seg_ts < prev)
             if late.any():
                 out.late += int(late.sum())
-                findings.add("late", int(late.sum()), f"series {s}: {int(late.sum())} points older than the newest "
-                             f"already stored ({iso(prev)}) arrived out of order and were filed in place",
-                             series_id=s, first=iso(seg_ts[late][0]), where=where)
+                findings.add("late", int(late.sum()), f"{name(s)}: {int(late.sum())} points older than the newest "
+                             f"already stored ({when(prev)}) arrived out of order and were filed in place",
+                             series_id=s, first=when(seg_ts[late][0]), where=where)
         kept_ts, kept_v = seg_ts[keep[a:b]], seg_v[keep[a:b]]
         if not len(kept_ts):
             continue
@@ -245,22 +253,23 @@ def write(session: Session, sid: np.ndarray, ts: np.ndarray, value: np.ndarray, 
             gap = np.flatnonzero(np.diff(chain) > step)
             for i in gap[:LISTED_PER_CODE]:
                 missing = int((chain[i + 1] - chain[i]) // step) - 1
-                findings.add("gap", 1, f"series {s}: {missing} interval(s) of {step} s missing from "
-                             f"{iso(chain[i] + step)} to {iso(chain[i + 1])}", series_id=s,
-                             start=iso(chain[i] + step), end=iso(chain[i + 1]), where=where)
+                findings.add("gap", 1, f"{name(s)}: {missing} interval(s) of {step} s missing from "
+                             f"{when(chain[i] + step)} to {when(chain[i + 1])}", series_id=s,
+                             start=when(chain[i] + step), end=when(chain[i + 1]), where=where)
             findings.more("gap", len(gap) - LISTED_PER_CODE)
         if len(kept_v) >= 10:
             med = float(np.median(kept_v))
             mad = float(np.median(np.abs(kept_v - med)))
             spike = (kept_v > med + SPIKE_MADS * mad) & (kept_v > SPIKE_RATIO * med) & (med > 0)
             for i in np.flatnonzero(spike)[:LISTED_PER_CODE]:
-                findings.add("spike", 1, f"series {s} at {iso(kept_ts[i])}: {kept_v[i]:g} against a median of "
+                findings.add("spike", 1, f"{name(s)} at {when(kept_ts[i])}: {kept_v[i]:g} against a median of "
                              f"{med:g} — check the meter or the register rollover", series_id=s,
-                             ts=iso(kept_ts[i]), value=float(kept_v[i]), where=where)
+                             ts=when(kept_ts[i]), value=float(kept_v[i]), where=where)
+            findings.more("spike", int(spike.sum()) - LISTED_PER_CODE)
         negative = kept_v < 0
         if negative.any():
-            findings.add("negative", int(negative.sum()), f"series {s}: {int(negative.sum())} negative value(s), "
-                         f"first at {iso(kept_ts[negative][0])}", series_id=s, where=where)
+            findings.add("negative", int(negative.sum()), f"{name(s)}: {int(negative.sum())} negative value(s), "
+                         f"first at {when(kept_ts[negative][0])}", series_id=s, where=where)
         last_seen[s] = max(int(kept_ts[-1]), prev if prev is not None else int(kept_ts[-1]))
     if not keep.any():
         return out
