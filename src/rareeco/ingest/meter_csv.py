@@ -54,13 +54,14 @@ def file_sha256(path: Path) -> str:
 
 
 def _parse_times(raw: pd.Series, tz: str) -> pd.Series:
-    """ISO 8601 strings → UTC epoch seconds (NaN where unreadable)."""
-    t = pd.to_datetime(raw, format="ISO8601", errors="coerce", utc=False)
+    """ISO 8601 strings → UTC epoch seconds (NaN where unreadable).  Each distinct string is parsed once: a long
+    file repeats every time once per meter."""
+    codes, uniques = pd.factorize(raw)
+    t = pd.Series(pd.to_datetime(pd.Series(uniques, dtype=object), format="ISO8601", errors="coerce"))
     if getattr(t.dt, "tz", None) is None:
         t = t.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-    else:
-        t = t.dt.tz_convert("UTC")
-    return pd.Series(t.dt.as_unit("s").astype("int64"), index=raw.index).where(t.notna())
+    seconds = t.dt.as_unit("s").astype("int64").where(t.notna())
+    return pd.Series(seconds.to_numpy()[codes], index=raw.index)
 
 
 def _chunks(path: Path, layout: str, columns: list[str]) -> Iterator[pd.DataFrame]:
@@ -106,10 +107,7 @@ def import_csv(session: Session, org_id: str, path: Path, stamp: str = "start", 
         raise ValidationFailed(f"{name}: {len(blocking)} unknown meter column(s); nothing stored",
                                fix=blocking[0].fix, findings=blocking)
 
-    def sid_of(code: str) -> int:
-        m = meters[code]
-        assert m.series_id is not None
-        return m.series_id
+    series_of = {code: m.series_id for code, m in meters.items() if m.series_id is not None}
 
     batch = SeriesBatch(org_id=org_id, source=name[-400:], sha256=digest, received_at=pd.Timestamp.now("UTC"))
     session.add(batch)
@@ -126,8 +124,8 @@ def import_csv(session: Session, org_id: str, path: Path, stamp: str = "start", 
         first_row += len(chunk)
         if layout == "long":
             cols = {c.lower(): c for c in chunk.columns}
-            codes = chunk[cols["meter"]].str.strip()
-            known = codes.map(lambda c: c in meters and meters[c].series_id is not None)
+            codes = chunk[cols["meter"]]
+            known = codes.isin(series_of)
             for i in np.flatnonzero(~known.to_numpy())[:MAX_BLOCKING]:
                 blocking.append(Finding("unknown_meter", f"meter {codes.iloc[i]!r} is not a meter of {org_id} "
                                         "with a series", file=name, row=int(lines[i]), column="meter",
@@ -146,7 +144,7 @@ def import_csv(session: Session, org_id: str, path: Path, stamp: str = "start", 
                 if len(blocking) >= MAX_BLOCKING:
                     break
                 continue
-            sid = codes.map(sid_of).to_numpy(np.int64)
+            sid = codes.map(series_of).to_numpy(np.int64)
             tsv = ts.to_numpy(np.int64)
             val = v.to_numpy(float)
             flag = chunk[cols["flag"]].replace("", None).to_numpy(object) if "flag" in cols else None
@@ -170,7 +168,7 @@ def import_csv(session: Session, org_id: str, path: Path, stamp: str = "start", 
                 continue
             matrix = values.to_numpy(float)
             present = ~np.isnan(matrix)
-            ids = np.array([sid_of(c) for c in chunk.columns[1:]], dtype=np.int64)
+            ids = np.array([series_of[c] for c in chunk.columns[1:]], dtype=np.int64)
             rows_i, cols_i = np.nonzero(present)
             sid = ids[cols_i]
             tsv = ts.to_numpy(np.int64)[rows_i]
