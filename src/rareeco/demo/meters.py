@@ -74,25 +74,67 @@ def readings() -> pd.DataFrame:
     for m in spec:
         if m["code"] in mains:
             out[m["code"]] = main_values[m["code"]]
+    production = {y: _production(ledger[y]) for y in YEARS}
     for parent, subs in _by_parent(spec).items():
-        main = main_values[parent]
-        base = {s["code"]: _share(s, YEARS[0]) for s in subs}
-        metered = sum(base.values())
+        main, m = main_values[parent], mains[parent]
+        metered = sum(_share(s) for s in subs)
+        free = [s for s in subs if "measure" not in s]
+        taken = np.zeros(len(hours))
         for s in subs:
-            share = np.zeros(len(hours))
-            for y in YEARS:
-                sel = hours.year == y
-                fixed = {c: _share(x, y) for c, x in ((x["code"], x) for x in subs) if isinstance(x["share"], dict)}
-                free = metered - sum(fixed.values())
-                rest = sum(v for c, v in base.items() if c not in fixed)
-                share[sel] = fixed.get(s["code"], base[s["code"]] * free / rest if rest else 0.0)
-            out[s["code"]] = main * share
+            if "measure" in s:
+                values = s["share"] * main
+                start, kwh_per_yr = _motor_measure(s["measure"])
+                monthly_main = {y * 100 + mo: float(main[months == y * 100 + mo].sum()) for y in YEARS
+                                for mo in range(1, 13)}
+                a, b = _fit(production[YEARS[0]], monthly_main, m["site"], m["line"], YEARS[0])
+                for y in YEARS:
+                    for mo in range(1, 13):
+                        sel = (months == y * 100 + mo) & (hours >= start)
+                        if not sel.any():
+                            continue
+                        # without the measure: its share of the incomer at this month's production; less the saving
+                        would = s["share"] * (a + b * production[y].get((m["site"], m["line"], mo), 0.0))
+                        saved = kwh_per_yr * sel.sum() / (8784 if y % 4 == 0 else 8760)
+                        w = main[sel] / main[sel].sum()
+                        values[sel] = (would - saved) * w
+                out[s["code"]] = values
+                taken += values
+        rest = sum(_share(s) for s in free)
+        for s in free:
+            out[s["code"]] = (metered * main - taken) * _share(s) / rest
     return out.round(2)
 
 
-def _share(meter: dict[str, Any], year: int) -> float:
-    share = meter["share"]
-    return float(share[year] if isinstance(share, dict) else share)
+def _share(meter: dict[str, Any]) -> float:
+    return float(meter["share"])
+
+
+def _production(rows: pd.DataFrame) -> dict[tuple[str, str, int], float]:
+    """Tonnes made per (site, line, month) [t]."""
+    made = rows[rows["activity"] == "production.output"]
+    t = made["amount"].astype(float) * made["unit"].map(lambda u: conversion_factor(u, "t"))
+    sums = t.groupby([made["site"], made["line"], made["month"]]).sum()
+    return {(str(k[0]), str(k[1]), int(k[2])): float(v) for k, v in sums.items()}  # type: ignore[index]
+
+
+def _fit(production: dict[tuple[str, str, int], float], monthly: dict[int, float], site: str, line: str,
+         year: int) -> tuple[float, float]:
+    """Intercept and slope of the incomer's monthly energy on the line's production in ``year`` (least squares)."""
+    x = np.array([production.get((site, line, mo), 0.0) for mo in range(1, 13)])
+    y = np.array([monthly[year * 100 + mo] for mo in range(1, 13)])
+    b, a = np.polyfit(x, y, 1)
+    return float(a), float(b)
+
+
+def _motor_measure(code: str) -> tuple[pd.Timestamp, float]:
+    """In-service date and estimated annual saving [kWh] of a motor-replacement measure of measures.yaml
+    (:func:`rareeco.energy.measures.motors_estimate`, IEC 60034-30-1 efficiencies)."""
+    from rareeco.energy.measures import MotorGroup, motors_estimate
+
+    data = yaml.safe_load(resources.files("rareeco.demo").joinpath("measures.yaml").read_text("utf-8"))
+    m = next(x for x in data["measures"] if x["code"] == code)
+    rows, _ = motors_estimate([MotorGroup(**g) for g in m["spec"]["motors"]])
+    return pd.Timestamp(m["in_service"]), float(sum(r["kwh_saved"] for r in rows))
 
 
 def _by_parent(spec: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
