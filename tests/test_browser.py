@@ -28,8 +28,8 @@ def test_sign_in_and_see_the_dashboard_with_its_chart(page: Any) -> None:
     page.goto("/")
     assert "/login" in page.url                                        # signed out → sign-in page
     sign_in(page)
-    assert card(page, "total_t_co2e") == "72,244.0"                    # the demo's 2025 total (docs)
-    assert card(page, "scope2_market_t_co2e") == "18,689.9"
+    assert card(page, "total_t_co2e") == "72,068.6"                    # the demo's 2025 total (docs)
+    assert card(page, "scope2_market_t_co2e") == "18,539.7"
     page.wait_for_selector("#chart-monthly svg")                       # ECharts drew the chart (local JS)
     screenshot(page, "overview-en")
     page.select_option("#year", "2024")
@@ -69,7 +69,7 @@ def test_keyboard_only_sign_in(page: Any) -> None:
     page.keyboard.type("demo-password")
     page.keyboard.press("Enter")
     page.wait_for_selector(".card")
-    assert card(page, "total_t_co2e") == "72,244.0"
+    assert card(page, "total_t_co2e") == "72,068.6"
 
 
 def test_every_form_field_has_a_label(page: Any) -> None:

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from browser_support import new_page, screenshot
 from test_browser import sign_in
 
-METAL_ECONOMIC = "64.600"     # demo 2025, PrNd metal, kg CO2e/kg (docs/footprints.md)
+METAL_ECONOMIC = "64.300"     # demo 2025, PrNd metal, kg CO2e/kg (docs/footprints.md)
 
 
 def sign_out(page: Any) -> None:

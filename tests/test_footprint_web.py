@@ -29,7 +29,7 @@ with warnings.catch_warnings():
 from rareeco.api.app import create_app
 
 YEAR = 2025
-PRND_ECONOMIC, PRND_MASS = "47.688", "11.296"     # demo 2025, PrNd oxide, kg CO2e/kg (rareeco footprint --json)
+PRND_ECONOMIC, PRND_MASS = "47.436", "11.237"     # demo 2025, PrNd oxide, kg CO2e/kg (rareeco footprint --json)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ GROUPS = ("core", "additional", "resource", "waste", "output")
 
 
 def fmt_kg(value: float | None) -> str:
-    """A result as printed: three decimals with thousands separators (``47.688``, ``-16.900``); ND as –."""
+    """A result as printed: three decimals with thousands separators (``47.436``, ``-16.785``); ND as –."""
     if value is None:
         return "–"
     v = 0.0 if abs(value) < 5e-4 else value               # no "-0.000"

@@ -138,8 +138,11 @@ PLANT: dict[tuple[str, int], _LineYear] = {
         load=(0.96, 0.84, 1.00, 1.02, 1.03, 1.01, 0.42, 1.00, 1.03, 1.04, 1.03, 1.00),
         shutdown_month=7, shutdown_note="planned maintenance shutdown 2025-07-07 to 2025-07-21",
         feed_reo_grade=0.50, recovery=0.925,
-        elec_base_kwh=165_000, elec_kwh_per_t=1_640,
-        gas_feed_nm3_per_t_feed=63, gas_calc_nm3_per_t_oxide=215, gas_steam_nm3_per_t=470,
+        # 2025: hundreds of permanent-magnet motors replace induction motors on the mixer-settler agitators
+        # and pumps, and the separation line is automated: less electricity per tonne and a lower base load
+        elec_base_kwh=160_000, elec_kwh_per_t=1_575,
+        # automated solution-temperature control: slightly less boiler steam per tonne
+        gas_feed_nm3_per_t_feed=63, gas_calc_nm3_per_t_oxide=215, gas_steam_nm3_per_t=467,
         gas_heating_nm3_peak=70_000,
         oxalic_t_per_t_oxide=1.33, hcl100_t_per_t_feed=0.0, hcl100_t_per_t=1.55, h2so4_t_per_t_feed=1.27,
         naoh_t_per_t=1.55, mgo_switch=(0.0, 0.0, 0.0, 0.15, 0.35, 0.55, 0.70, 0.85, 0.85, 0.85, 0.85, 0.85),
