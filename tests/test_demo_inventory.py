@@ -23,7 +23,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Engine:
         first = load_demo(s)
     with session_scope(eng) as s:
         second = load_demo(s)
-    assert first["created"] and len(first["imported"]) == 5   # two activity files per year and the meter readings
+    assert first["created"] and len(first["imported"]) == 6   # two activity files a year, meter readings, temperatures
     assert not second["created"] and second["imported"] == []          # idempotent
     return eng
 
@@ -80,7 +80,7 @@ def test_the_demo_publishes_its_declarations_once(tmp_path: Path) -> None:
         again = load_demo(s, declarations=True)
         active = {f.product_code: f for f in pact.published(s, "demo", status="Active")}
         epds = epd_service.list_epds(s, "demo")
-    assert len(first["imported"]) == 5 and again["imported"] == [] and "nothing changed" in again["message"]
+    assert len(first["imported"]) == 6 and again["imported"] == [] and "nothing changed" in again["message"]
     assert set(active) == {"prnd-oxide", "ndfeb-magnet-recycled"}
     assert active["prnd-oxide"].payload["pcf"]["pcfExcludingBiogenicUptake"].startswith("47.43")
     assert sorted((e.product_code, e.status, e.verified_by) for e in epds) == [

@@ -224,7 +224,8 @@ def test_demo_balance_and_reimport(demo):  # type: ignore[no-untyped-def]
     with session_scope(demo) as s:
         rows = balance(s, "demo", "m")
         assert load_meters(s, "demo", "test") is None       # a second load imports nothing
-        assert s.execute(select(func.count()).select_from(Point)).scalar() == 175_440   # 10 meters × 17,544 h
+        # 10 meters × 17,544 h, and the daily temperatures of two sites over 731 days
+        assert s.execute(select(func.count()).select_from(Point)).scalar() == 175_440 + 2 * 731
     assert {r["meter"] for r in rows} == {"BT-SEP-EL"} and len(rows) == 24
     # the agitators, pumps and process sub-meters read 96 % of the incomer: 4 % unaccounted every month
     assert all(abs(r["unaccounted_pct"] - 4.0) < 0.01 for r in rows)

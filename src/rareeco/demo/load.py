@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from rareeco.demo.downstream import downstream_rows
 from rareeco.demo.generate import activity_rows, load_structure
-from rareeco.demo.meters import FILE_NAME, load_meters
+from rareeco.demo.meters import FILE_NAME, load_meters, load_temperatures
 from rareeco.energy.measures_service import add_file as add_measures
 from rareeco.footprint.service import set_config
 from rareeco.ingest.activity import import_activity, sha256
@@ -111,6 +111,7 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None,
     if meters:
         say(f"importing {FILE_NAME}")
         imported.append(meters)
+        imported.append(load_temperatures(session, ORG) or "")
     # the energy-saving measures and energy prices (after the meters their option B reads); a changed file updates them
     changed = add_measures(session, ORG, resources.files("rareeco.demo").joinpath("measures.yaml").read_text("utf-8"),
                            ACTOR, replace=True)

@@ -173,3 +173,38 @@ def load_meters(session: Any, org_id: str, actor: str) -> str | None:
         readings().to_csv(path, index=False)
         r = import_csv(session, org_id, path, actor=actor)
     return f"{FILE_NAME}: {r['points_stored']:,} hourly readings of {len(tree())} meters (batch {r['batch']})"
+
+
+TEMPERATURES_SOURCE = "demo-temperatures-2024-2025"
+
+
+def temperatures(site: str) -> pd.Series:
+    """Daily mean temperatures [°C] of a demo site for 2024–2025: the monthly means of climate.yaml, interpolated
+    between mid-months, with day-to-day weather (an AR(1) anomaly of about 2.5 °C)."""
+    normals = yaml.safe_load(resources.files("rareeco.demo").joinpath("climate.yaml").read_text("utf-8"))[site]
+    days = pd.date_range(f"{YEARS[0]}-01-01", f"{YEARS[-1]}-12-31", freq="D")
+    mids = pd.DatetimeIndex([pd.Timestamp(y, mo, 15) for y in (YEARS[0] - 1, *YEARS, YEARS[-1] + 1)
+                             for mo in range(1, 13)])
+    means = np.tile(normals, len(YEARS) + 2)
+    smooth = np.interp(days.asi8, mids.asi8, means)
+    rng = np.random.default_rng(sum(map(ord, site)))
+    anomaly = np.zeros(len(days))
+    for i in range(1, len(days)):
+        anomaly[i] = 0.7 * anomaly[i - 1] + 1.8 * rng.standard_normal()
+    return pd.Series(np.round(smooth + anomaly, 1), index=days, name="temperature_c")
+
+
+def load_temperatures(session: Any, org_id: str) -> str | None:
+    """Store the demo sites' daily temperatures once (idempotent)."""
+    from sqlalchemy import select
+
+    from rareeco.energy.climate import store
+    from rareeco.ledger.models import SeriesBatch
+
+    if session.execute(select(SeriesBatch.id).where(SeriesBatch.org_id == org_id,
+                                                    SeriesBatch.source.like(TEMPERATURES_SOURCE + "%"))).first():
+        return None
+    days = 0
+    for site in ("baotou", "ganzhou"):
+        days += store(session, org_id, site, temperatures(site), f"{TEMPERATURES_SOURCE} {site}")["days_stored"]
+    return f"{TEMPERATURES_SOURCE}: {days} daily temperatures of 2 sites"
