@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from rareeco.energy.service import enpi
-from rareeco.errors import FactorNotFoundError
+from rareeco.errors import FactorNotFoundError, ValidationFailed
 from rareeco.ingest.activity import import_activity
 from rareeco.ledger import structure
 from rareeco.ledger.db import session_scope
@@ -68,3 +68,22 @@ def test_quota_levels_by_hand() -> None:
     assert "confirm" in row["note"]
     with pytest.raises(FactorNotFoundError):
         check({"p": {"kgce_per_t": 1.0}}, {"p": "bayan-obo:unobtainium"})
+
+
+def test_targets_met_or_missed(ledger: Engine) -> None:
+    """2023: 1,350.43 kgce/t (module docstring).  A 1,400 target is met by 3.5 %; 1,300 is missed by 3.88 %;
+    a target in the other convention is not compared."""
+    from rareeco.energy.targets import set_target
+
+    with session_scope(ledger) as s:
+        set_target(s, "acme", 2023, "baotou / sep", 1400.0)
+        r = enpi(s, "acme", 2023)
+        assert r["targets"]["baotou / sep"]["met"] is True
+        assert r["targets"]["baotou / sep"]["gap_pct"] == pytest.approx(100 * (1350.43 / 1400 - 1), abs=1e-3)
+        set_target(s, "acme", 2023, "baotou / sep", 1300.0)
+        r = enpi(s, "acme", 2023)
+        assert r["targets"]["baotou / sep"]["met"] is False
+        assert r["targets"]["baotou / sep"]["gap_pct"] == pytest.approx(3.879, abs=1e-3)
+        assert enpi(s, "acme", 2023, "generation")["targets"] == {}
+        with pytest.raises(ValidationFailed, match="not positive"):
+            set_target(s, "acme", 2023, "baotou / sep", 0.0)

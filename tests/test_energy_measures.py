@@ -250,7 +250,7 @@ def test_demo_measures_explain_most_of_the_enpi_drop(demo_db: str) -> None:
     est, ver = r["reconciliation"]["estimated"], r["reconciliation"]["verified"]
     assert est["enpi_change_pct"] == pytest.approx(-7.82, abs=0.005)          # the article's figure (REFERENCE §10)
     assert est["explained_pct"] == pytest.approx(72.5, abs=0.1)
-    assert ver["explained_pct"] == pytest.approx(86.2, abs=0.1)
+    assert ver["explained_pct"] == pytest.approx(84.7, abs=0.1)
     # the PV plant is not in the EnPI: self-consumed PV counts as consumed energy
     assert [x["code"] for x in est["excluded"]] == ["bt-pv"]
     pv = next(m for m in r["measures"] if m["code"] == "bt-pv")

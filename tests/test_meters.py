@@ -229,3 +229,17 @@ def test_demo_balance_and_reimport(demo):  # type: ignore[no-untyped-def]
     assert {r["meter"] for r in rows} == {"BT-SEP-EL"} and len(rows) == 24
     # the agitators, pumps and process sub-meters read 96 % of the incomer: 4 % unaccounted every month
     assert all(abs(r["unaccounted_pct"] - 4.0) < 0.01 for r in rows)
+
+
+def test_demo_enpi_from_meters_and_targets(demo):  # type: ignore[no-untyped-def]
+    """The 7.82 % fall of the demo's energy per tonne is seen the same from the meters as from the invoices;
+    the demo's 2025 targets (energy-targets.yaml): separation and recycling met, metal (1,210.4 against 1,200)
+    and magnet (1,142.1 against 1,100) missed."""
+    from rareeco.energy.service import enpi
+
+    with session_scope(demo) as s:
+        invoiced, metered = enpi(s, "demo", 2025), enpi(s, "demo", 2025, source="meters")
+    assert round(invoiced["yoy_change_pct"], 2) == -7.82
+    assert metered["yoy_change_pct"] == pytest.approx(invoiced["yoy_change_pct"], abs=1e-3)
+    assert {k: v["met"] for k, v in metered["targets"].items()} == {
+        "baotou / separation": True, "baotou / metal": False, "ganzhou / recycling": True, "ganzhou / magnet": False}

@@ -20,6 +20,8 @@ from sqlalchemy.exc import OperationalError
 from rareeco.circularity.cli import circularity_app
 from rareeco.declare.epd_cli import epd_app
 from rareeco.declare.pact_cli import pact_app
+from rareeco.energy.energy_cli import add_energy_commands
+from rareeco.energy.measures_cli import measure_app
 from rareeco.errors import Finding, RareecoError
 from rareeco.ingest.supplier_cli import supplier_app
 from rareeco.lca.cli import lca_app
@@ -30,7 +32,7 @@ org_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
 site_app = typer.Typer(help="Sites of an organisation.", no_args_is_help=True)
 line_app = typer.Typer(help="Production lines of a site.", no_args_is_help=True)
 product_app = typer.Typer(help="Products of an organisation.", no_args_is_help=True)
-meter_app = typer.Typer(help="Meters of a site.", no_args_is_help=True)
+meter_app = typer.Typer(help="Meters: the tree, interval data (CSV, MQTT), sub-meter balance.", no_args_is_help=True)
 factors_app = typer.Typer(help="Reference factor sets: list, show, add.", no_args_is_help=True)
 template_app = typer.Typer(help="Import templates.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Rows rejected by --partial imports.", no_args_is_help=True)
@@ -52,6 +54,8 @@ app.add_typer(epd_app, name="epd")
 app.add_typer(pact_app, name="pact")
 app.add_typer(supplier_app, name="supplier")
 app.add_typer(circularity_app, name="circularity")
+add_energy_commands(energy_app)
+energy_app.add_typer(measure_app, name="measure")
 
 out = Console()
 err = Console(stderr=True)
@@ -163,13 +167,142 @@ def line_add(org: str, site: str, line: str, name: Annotated[str | None, typer.O
 def meter_add(org: str, site: str, meter: str,
               carrier: Annotated[str, typer.Option(help="activity id it measures, e.g. electricity.grid")],
               line: Annotated[str | None, typer.Option(help="line it belongs to")] = None,
+              parent: Annotated[str | None, typer.Option(help="the meter this one is a sub-meter of")] = None,
+              role: Annotated[str, typer.Option(help="main, sub or generation")] = "main",
+              name: Annotated[str, typer.Option(help="what it measures, e.g. SX agitators")] = "",
+              unit: Annotated[str | None, typer.Option(help="unit of its interval readings, e.g. kWh "
+                                                             "(default: the carrier's unit)")] = None,
+              interval_s: Annotated[int | None, typer.Option(help="expected spacing of its readings [s]")] = None,
               actor: Actor = None) -> None:
-    """Register a meter (its id goes in the import's meter column)."""
+    """Register a meter: its id goes in an activity file's meter column and names its interval data."""
     from rareeco.ledger import structure
 
     with session() as s:
-        m = structure.add_meter(s, org, site, meter, carrier, line, actor_name(actor))
-    out.print(f"meter {org}/{meter} added ({m.carrier}, {m.unit})")
+        m = structure.add_meter(s, org, site, meter, carrier, line, actor_name(actor), parent=parent, role=role,
+                                name=name, unit=unit, interval_s=interval_s)
+    out.print(f"meter {org}/{meter} added ({m.carrier}, {m.role}{', under ' + parent if parent else ''})")
+
+
+@meter_app.command("tree")
+def meter_tree(org: str, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The meter tree: site → line → equipment, main and sub-meters."""
+    from rareeco.energy.meters import tree
+
+    with session() as s:
+        rows = tree(s, org)
+    if json_out:
+        print_json(rows)
+        return
+    t = Table(title=f"{org} — meters")
+    for c in ("meter", "carrier", "role", "unit", "interval [s]", "site / line"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row("  " * r["depth"] + r["code"], r["carrier"], r["role"], r["unit"], str(r["interval_s"] or ""),
+                  f"{r['site']} / {r['line'] or '—'}")
+    out.print(t)
+
+
+@meter_app.command("import")
+def meter_import(org: str, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                 stamp: Annotated[str, typer.Option(help="start: the time opens the interval; end: it closes it")]
+                 = "start",
+                 json_out: Annotated[bool, typer.Option("--json")] = False, actor: Actor = None) -> None:
+    """Load interval readings from CSV (long: meter,timestamp,value[,flag]; wide: timestamp,<meter>,…)."""
+    from rareeco.ingest.meter_csv import import_csv
+
+    with session() as s:
+        r = import_csv(s, org, file, stamp=stamp, actor=actor_name(actor))
+    if json_out:
+        print_json(r)
+        return
+    out.print(f"batch {r['batch']}: {r['points_stored']:,} readings stored ({r['layout']} layout), "
+              f"{r['duplicates']:,} duplicates skipped, {r['conflicts']:,} conflicts, {r['late']:,} late")
+    for f in r["findings"]:
+        if "series_id" in f or f.get("where"):
+            err.print(f"[yellow]advisory[/yellow] {escape(f['code'])}: {escape(f['message'])}", highlight=False)
+
+
+@meter_app.command("balance")
+def meter_balance(org: str, grain: Annotated[str, typer.Option(help="h, d or m")] = "m",
+                  start: Annotated[str | None, typer.Option("--from", help="local start, e.g. 2025-01-01")] = None,
+                  end: Annotated[str | None, typer.Option("--to", help="local end (exclusive)")] = None,
+                  json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Sub-meter balance: main meter against the sum of its sub-meters, unaccounted share per period."""
+    from datetime import datetime
+
+    from rareeco.energy.meters import balance
+
+    with session() as s:
+        rows = balance(s, org, grain, datetime.fromisoformat(start) if start else None,
+                       datetime.fromisoformat(end) if end else None)
+    if json_out:
+        print_json(rows)
+        return
+    t = Table(title=f"{org} — sub-meter balance")
+    for c in ("meter", "period", "main", "Σ sub-meters", "unaccounted", "%", "missing"):
+        t.add_column(c, justify="right" if c in ("main", "Σ sub-meters", "unaccounted", "%") else "left")
+    for r in rows:
+        pct = r["unaccounted_pct"]
+        t.add_row(r["meter"], r["period"][:10], f"{r['main']:,.3f} {r['unit']}", f"{r['sub_total']:,.3f}",
+                  f"{r['unaccounted']:,.3f}", "" if pct is None else f"{pct:.1f}", ", ".join(r["missing"]))
+    out.print(t)
+
+
+@meter_app.command("mqtt")
+def meter_mqtt(org: str, host: Annotated[str, typer.Option(help="MQTT broker")] = "127.0.0.1",
+               port: Annotated[int, typer.Option()] = 1883,
+               client_id: Annotated[str | None, typer.Option(help="stable id of the persistent session "
+                                                                 "(default rareeco-meters-ORG)")] = None,
+               count: Annotated[int | None, typer.Option(help="stop after N messages")] = None,
+               seconds: Annotated[float | None, typer.Option(help="stop after S seconds")] = None,
+               stamp: Annotated[str, typer.Option(help="start: ts opens the interval; end: it closes it")] = "start",
+               session_expiry_s: Annotated[int, typer.Option(help="seconds the broker keeps the session and "
+                                                                  "queues readings while stopped")] = 7 * 86_400,
+               json_out: Annotated[bool, typer.Option("--json")] = False, actor: Actor = None) -> None:
+    """Subscribe to rareeco/ORG/meters/+ and store live readings until Ctrl-C (docs/meters-mqtt.md)."""
+    import signal
+
+    from rareeco.ingest.mqtt import Subscriber
+
+    sub = Subscriber(engine(), org, host=host, port=port, client_id=client_id, stamp=stamp,
+                     actor=actor_name(actor), session_expiry_s=session_expiry_s)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: sub.stop())
+    if json_out:
+        r = sub.run(count=count, seconds=seconds)
+    else:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                      transient=True) as bar:
+            task = bar.add_task(f"{sub.topic}: waiting")
+
+            def shown(st: dict[str, Any]) -> None:
+                bar.update(task, description=f"{sub.topic}: {st['handled']:,} messages, {st['stored']:,} stored, "
+                           f"{st['malformed']:,} malformed")
+
+            r = sub.run(count=count, seconds=seconds, progress=shown)
+    if json_out:
+        print_json(r)
+        return
+    rate = f", {r['messages_per_s']:,.0f} messages/s" if r["messages_per_s"] else ""
+    out.print(f"batch {r['batch']} ({r['source']}, session {'resumed' if r['session_present'] else 'new'}): "
+              f"{r['handled']:,} messages{rate}, {r['stored']:,} readings stored, {r['duplicates']:,} duplicates "
+              f"skipped, {r['conflicts']:,} conflicts, {r['late']:,} late, {r['malformed']:,} malformed")
+    for f in r["findings"]:
+        if "series_id" in f or "topic" in f:
+            err.print(f"[yellow]advisory[/yellow] {escape(f['code'])}: {escape(f['message'])}", highlight=False)
+
+
+@meter_app.command("publish")
+def meter_publish(org: str, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                  host: Annotated[str, typer.Option(help="MQTT broker")] = "127.0.0.1",
+                  port: Annotated[int, typer.Option()] = 1883,
+                  per_message: Annotated[int, typer.Option(help="readings of one meter per message")] = 1) -> None:
+    """Publish a CSV's readings (the layouts of meter import) on rareeco/ORG/meters/<meter>, QoS 1."""
+    from rareeco.ingest.mqtt import csv_readings, publish
+
+    readings = list(csv_readings(file))
+    n = publish(org, readings, host=host, port=port, per_message=per_message)
+    out.print(f"{len(readings):,} readings published in {n:,} messages to {host}:{port} (rareeco/{org}/meters/…)")
 
 
 @product_app.command("add")
@@ -547,26 +680,46 @@ def footprint_settings(org: Org, file: Annotated[Path | None, typer.Argument(hel
 def energy_enpi(org: Org, year: Annotated[int, typer.Option(help="reporting year")],
                 convention: Annotated[str, typer.Option(help="electricity to coal equivalent: equivalent "
                                                         "(0.1229 kgce/kWh) or generation (0.404)")] = "equivalent",
+                source: Annotated[str, typer.Option(help="energy from the ledger's invoices, or from the meters "
+                                                    "where a line is metered")] = "ledger",
                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Energy per unit of product per line and product (kgce/t, GJ/t), year on year."""
+    """Energy per unit of product per line and product (kgce/t, GJ/t), year on year, against the targets."""
     from rareeco.energy.service import enpi
 
     with session() as s:
-        r = enpi(s, org, year, convention)
+        r = enpi(s, org, year, convention, source)
     if as_json:
         print_json(r)
         return
-    t = Table(title=f"{org} {year} — energy per tonne made ({convention} value of electricity, GB/T 2589)")
-    for col in ("line", "kgce/t", "GJ/t", "t made", "year on year"):
+    t = Table(title=f"{org} {year} — energy per tonne made ({convention} value of electricity, GB/T 2589; "
+                    f"energy from the {source})")
+    for col in ("line", "kgce/t", "GJ/t", "t made", "year on year", "target", "vs target"):
         t.add_column(col, justify="left" if col == "line" else "right", no_wrap=True)
     for line, v in r["lines"].items():
-        yoy = v["yoy_change_pct"]
+        yoy, tg = v["yoy_change_pct"], r["targets"].get(line)
         t.add_row(line, f"{v['kgce_per_t']:,.1f}", f"{v['gj_per_t']:,.2f}", f"{v['production_t']:,.1f}",
-                  "" if yoy is None else f"{yoy:+.2f} %")
+                  "" if yoy is None else f"{yoy:+.2f} %", "" if tg is None else f"{tg['target_kgce_per_t']:,.1f}",
+                  "" if tg is None else f"{tg['gap_pct']:+.1f} % " + ("met" if tg["met"] else "missed"))
     out.print(t)
     yoy = r["yoy_change_pct"]
     out.print(f"organisation: {r['kgce_per_t']:,.1f} kgce/t" + ("" if yoy is None else f", {yoy:+.2f} % on {year - 1}"),
               highlight=False)
+
+
+@energy_app.command("target")
+def energy_target(org: Org, year: Annotated[int, typer.Option(help="the year the target is for")],
+                  line: Annotated[str, typer.Option(help="SITE/LINE")],
+                  kgce_per_t: Annotated[float, typer.Option(help="energy per tonne to reach [kgce/t]")],
+                  convention: Annotated[str, typer.Option(help="coal-equivalent convention of the target")]
+                  = "equivalent", actor: Actor = None) -> None:
+    """Set a line's energy target for a year (ISO 50001 §6.2); the EnPI reports it met or missed."""
+    from rareeco.energy.service import find_line, structure_keys
+    from rareeco.energy.targets import set_target
+
+    with session() as s:
+        key = find_line(line, structure_keys(s, org)[1])
+        set_target(s, org, year, key, kgce_per_t, convention, actor_name(actor))
+    out.print(f"target {org} {key} {year}: {kgce_per_t:,.1f} kgce/t ({convention} value)")
 
 
 @energy_app.command("quota")

@@ -60,9 +60,15 @@ SETTINGS = [
     Setting("RAREECO_PACT_LIST_REFRESH_MS", "1000",
             "PACT host: how often (milliseconds) a worker refreshes its index of published footprints for "
             "ListFootprints; single footprints are always read fresh."),
+    Setting("RAREECO_ENERGY_QUOTA_MAP", "",
+            "Energy pages and the monthly energy report: YAML file mapping product id → `route:product` of the "
+            "GB 29435 quota template (see src/rareeco/demo/energy-quota.yaml); empty: no quota levels are shown "
+            "(in demo mode: the demo's map). `rareeco energy report --map` overrides it."),
     Setting("RAREECO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
             "Tests only: the PostgreSQL server (an admin database) the PostgreSQL tests create databases on."),
     Setting("RAREECO_CHROMIUM", "/usr/bin/chromium", "Tests only: the Chromium the browser tests drive (Playwright)."),
+    Setting("RAREECO_TEST_MQTT", "127.0.0.1:1883",
+            "Tests only: host:port of the MQTT broker (Mosquitto) the live meter-reading tests publish to."),
 ]
 BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -112,6 +113,7 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None,
         say(f"importing {FILE_NAME}")
         imported.append(meters)
         imported.append(load_temperatures(session, ORG) or "")
+    _set_targets(session)
     # the energy-saving measures and energy prices (after the meters their option B reads); a changed file updates them
     changed = add_measures(session, ORG, resources.files("rareeco.demo").joinpath("measures.yaml").read_text("utf-8"),
                            ACTOR, replace=True)
@@ -125,6 +127,17 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None,
     msg = ("demo organisation 'demo' loaded: " + "; ".join(imported + published)) if imported or published else \
         "demo organisation 'demo' already loaded — nothing changed"
     return {"created": created, "imported": imported, "token": DEMO_TOKEN, "message": msg}
+
+
+def _set_targets(session: Session) -> None:
+    """The demo's energy targets, once (a user's later change is kept)."""
+    from rareeco.energy.targets import set_target, targets
+
+    text = resources.files("rareeco.demo").joinpath("energy-targets.yaml").read_text("utf-8")
+    for year, lines in yaml.safe_load(text).items():
+        if not targets(session, ORG, int(year)):
+            for line, value in lines.items():
+                set_target(session, ORG, int(year), line, float(value), actor=ACTOR)
 
 
 DECLARED_YEAR = 2025

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 import rareeco
 from rareeco.energy import enpi as enpi_mod
 from rareeco.energy import measures as mm
+from rareeco.energy.service import CDD, HDD
 from rareeco.errors import ConflictError, Finding, NotFoundError, RareecoError, ValidationFailed
 from rareeco.inventory import grid, sources
 from rareeco.inventory.calculate import split_by_month
@@ -530,13 +531,23 @@ class _Context:
         return self._co2[site_id]
 
     def scope_frame(self, y: int, line_id: int | None, site_id: int) -> pd.DataFrame:
-        """Monthly ``kgce`` and ``production_t`` of a line (or of all lines of a site), indexed by month 1–12."""
+        """Monthly ``kgce`` and ``production_t`` of a line (or of all lines of a site), indexed by month 1–12, with
+        the site's heating and cooling degree-days when its daily temperatures are stored (rareeco.energy.climate)."""
+        from rareeco.energy.climate import daily_temperatures
+        from rareeco.energy.service import degree_day_months  # noqa: PLC0415
+
         f = self.frame(y)
         if line_id is not None:
             f = f[f["line"] == self.line_keys[line_id]]
         else:
             f = f[f["line"].str.startswith(f"{self.sites[site_id].code} / ")]
-        return f.groupby("month")[["kgce", "production_t"]].sum().sort_index()
+        out = f.groupby("month")[["kgce", "production_t"]].sum().sort_index()
+        temps = daily_temperatures(self.session, self.org_id, self.sites[site_id].code, date(y, 1, 1),
+                                   date(y + 1, 1, 1))
+        if temps is not None:
+            dd = degree_day_months(temps)
+            out = out.join(dd.set_axis([p.month for p in dd.index]))
+        return out
 
 
 def _carriers_out(amounts: dict[str, float]) -> dict[str, float]:
@@ -758,7 +769,7 @@ def _verify_c_groups(ctx: _Context, rows: list[Measure]) -> list[dict[str, Any]]
             if rep.empty:
                 raise ValidationFailed(f"no energy or production of {scope} in {ctx.year} after "
                                        f"{first.isoformat()}", fix="import the reporting year's data")
-            v = mm.option_c(base, rep, "kgce", ["production_t"])
+            v = mm.option_c(base, rep, "kgce", ["production_t", HDD, CDD])
         except ValidationFailed as e:
             out.append({**g, "status": "unavailable", "reason": e.message, "fix": e.fix})
             continue

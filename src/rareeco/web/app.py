@@ -214,6 +214,7 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     import rareeco.web.circularity  # noqa: F401  (the recycled-content page)
+    import rareeco.web.energy  # noqa: F401  (the energy pages: EnPI, baselines, flows, monthly report)
     import rareeco.web.epds  # noqa: F401  (the EPD pages, public downloads and API)
     import rareeco.web.footprints  # noqa: F401  (the product-footprint pages)
     import rareeco.web.pact  # noqa: F401  (the buyers' access page)

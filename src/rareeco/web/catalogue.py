@@ -8,6 +8,7 @@ from importlib import resources
 from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
 
+from rareeco.web.energy_text import MESSAGES as ENERGY_MESSAGES
 from rareeco.web.i18n import catalogue_path
 
 # Messages built in Python code and shown through gettext (roles, sign-in errors, chart labels).
@@ -19,7 +20,7 @@ CODE_MESSAGES = ("admin", "steward", "verifier", "viewer",
 
 
 def template_messages() -> set[str]:
-    out: set[str] = set(CODE_MESSAGES)
+    out: set[str] = set(CODE_MESSAGES) | set(ENERGY_MESSAGES)
     folder = resources.files("rareeco.web").joinpath("templates")
     for item in folder.iterdir():
         if item.name.endswith(".html"):
