@@ -172,7 +172,8 @@ def meter_add(org: str, site: str, meter: str,
               name: Annotated[str, typer.Option(help="what it measures, e.g. SX agitators")] = "",
               unit: Annotated[str | None, typer.Option(help="unit of its interval readings, e.g. kWh "
                                                              "(default: the carrier's unit)")] = None,
-              interval_s: Annotated[int | None, typer.Option(help="expected spacing of its readings [s]")] = None,
+              interval_s: Annotated[int | None, typer.Option(help="expected spacing of its readings, in seconds")]
+              = None,
               actor: Actor = None) -> None:
     """Register a meter: its id goes in an activity file's meter column and names its interval data."""
     from rareeco.ledger import structure
@@ -243,7 +244,7 @@ def meter_balance(org: str, grain: Annotated[str, typer.Option(help="h, d or m")
         t.add_column(c, justify="right" if c in ("main", "Σ sub-meters", "unaccounted", "%") else "left")
     for r in rows:
         pct = r["unaccounted_pct"]
-        t.add_row(r["meter"], r["period"][:10], f"{r['main']:,.3f} {r['unit']}", f"{r['sub_total']:,.3f}",
+        t.add_row(r["meter"], r["period"][:10] if grain != "h" else r["period"][:16], f"{r['main']:,.3f} {r['unit']}", f"{r['sub_total']:,.3f}",
                   f"{r['unaccounted']:,.3f}", "" if pct is None else f"{pct:.1f}", ", ".join(r["missing"]))
     out.print(t)
 
