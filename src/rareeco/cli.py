@@ -244,7 +244,8 @@ def meter_balance(org: str, grain: Annotated[str, typer.Option(help="h, d or m")
         t.add_column(c, justify="right" if c in ("main", "Σ sub-meters", "unaccounted", "%") else "left")
     for r in rows:
         pct = r["unaccounted_pct"]
-        t.add_row(r["meter"], r["period"][:10] if grain != "h" else r["period"][:16], f"{r['main']:,.3f} {r['unit']}", f"{r['sub_total']:,.3f}",
+        period = r["period"][:16] if grain == "h" else r["period"][:10]
+        t.add_row(r["meter"], period, f"{r['main']:,.3f} {r['unit']}", f"{r['sub_total']:,.3f}",
                   f"{r['unaccounted']:,.3f}", "" if pct is None else f"{pct:.1f}", ", ".join(r["missing"]))
     out.print(t)
 
