@@ -67,6 +67,9 @@ SETTINGS = [
     Setting("RAREECO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
             "Tests only: the PostgreSQL server (an admin database) the PostgreSQL tests create databases on."),
     Setting("RAREECO_CHROMIUM", "/usr/bin/chromium", "Tests only: the Chromium the browser tests drive (Playwright)."),
+    Setting("RAREECO_HJ212_GOLDEN", "../shared/specs/hj212/golden-frames.txt",
+            "Tests only: the HJ 212 golden frames (frames with known CRCs from independent public sources) that the "
+            "codec tests check their own copy against."),
     Setting("RAREECO_TEST_MQTT", "127.0.0.1:1883",
             "Tests only: host:port of the MQTT broker (Mosquitto) the live meter-reading tests publish to."),
 ]
