@@ -541,3 +541,51 @@ class EpdComment(Base):
     author: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     text: Mapped[str] = mapped_column(Text)
+
+
+class CemsStation(Base):
+    """A CEMS data logger (HJ 212 station) at an outlet: identified by its MN, authenticated by its password."""
+
+    __tablename__ = "cems_stations"
+    __table_args__ = (UniqueConstraint("mn"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    mn: Mapped[str] = mapped_column(String(24))
+    name: Mapped[str] = mapped_column(String(200))            # the outlet, e.g. "roasting kiln stack DA001"
+    password_sha256: Mapped[str] = mapped_column(String(64))  # of the PW the logger sends in every frame
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Hj212Frame(Base):
+    """One accepted HJ 212 frame, stored before it is acknowledged (the gateway's durable log); processing into
+    time series reads from here, so a frame can always be processed again."""
+
+    __tablename__ = "hj212_frames"
+    __table_args__ = (Index("ix_hj212_frames_station_time", "station_id", "data_time"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_id: Mapped[int] = mapped_column(Integer)
+    qn: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    cn: Mapped[str] = mapped_column(String(4))
+    st: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    data_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    peer: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str] = mapped_column(Text)                # the data segment as received (merged if split)
+    processed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class GatewayFinding(Base):
+    """Something wrong the HJ 212 gateway saw on a connection: a bad frame, an unknown station, a slow client."""
+
+    __tablename__ = "gateway_findings"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    peer: Mapped[str] = mapped_column(String(64))
+    mn: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    reason: Mapped[str] = mapped_column(String(32))           # bad_crc, bad_length, unknown_mn, idle_timeout, …
+    message: Mapped[str] = mapped_column(Text)
+    excerpt: Mapped[str] = mapped_column(Text, default="")    # the start of the offending bytes, escaped
+    action: Mapped[str] = mapped_column(String(16))           # kept (connection kept) | closed
