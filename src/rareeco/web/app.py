@@ -217,6 +217,7 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
     import rareeco.web.energy  # noqa: F401  (the energy pages: EnPI, baselines, flows, monthly report)
     import rareeco.web.epds  # noqa: F401  (the EPD pages, public downloads and API)
     import rareeco.web.footprints  # noqa: F401  (the product-footprint pages)
+    import rareeco.web.meters  # noqa: F401  (the meters page: tree, sub-meter balance, readings upload)
     import rareeco.web.pact  # noqa: F401  (the buyers' access page)
     import rareeco.web.routes  # noqa: F401  (registers the other pages; imported here: it imports this module)
     import rareeco.web.suppliers  # noqa: F401  (the suppliers' footprints page)

@@ -26,6 +26,7 @@ from rareeco.energy.enpi import CONVENTIONS
 from rareeco.energy.month import configured_quota_map, month_summary, parse_month
 from rareeco.energy.quota import check
 from rareeco.energy.service import baseline, enpi, find_line, flows, monthly_energy
+from rareeco.energy.targets import targets
 from rareeco.errors import NotFoundError, RareecoError
 from rareeco.ledger.models import Product
 from rareeco.ledger.tokens import READ
@@ -107,6 +108,7 @@ def enpi_data(session: Session, org_id: str, lang: str, year_text: str, conventi
                         {"year": year, "values": [_round(x["kgce_per_t"]) for x in now]}]}
     return {"year": year, "years": years, "convention": convention, "conventions": CONVENTIONS, "r": r,
             "lines": lines, "line": line, "unknown_line": unknown, "monthly": now, "org_row": org_row, "quota": quota,
+            "targets_set": targets(session, org_id, year),
             "quota_configured": quota_map is not None, "names": names, "chart": chart,
             "report_months": report_months, "report_month": report_months[-1] if report_months else None}
 

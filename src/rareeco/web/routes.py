@@ -56,9 +56,9 @@ from rareeco.reference.catalogue import activities
 from rareeco.reference.usersets import add_factor_set, choose_sets, chosen_sets, set_ids
 from rareeco.web.app import PAGE_MODULES, Ctx, error_status
 from rareeco.web.pages import data_years
+from rareeco.web.uploads import read_upload
 
 NO_LINE = "(site)"                        # records without a production line (as in the payload's by_line)
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024       # larger files: the command line (rareeco import)
 QUARANTINE_SHOWN = 500
 SCOPE_COLS = ("scope1_t_co2e", "scope2_location_t_co2e", "scope2_market_t_co2e", "scope3_t_co2e")
 TOTAL_COLS = (*SCOPE_COLS, "total_t_co2e", "total_market_t_co2e")
@@ -73,23 +73,6 @@ def _int(text: str | None) -> int | None:
     text = (text or "").strip()
     return int(text) if text.isdigit() and len(text) < 10 else None
 
-
-
-def _file_name(name: str | None) -> str:
-    base = PurePosixPath((name or "").replace("\\", "/")).name.strip()
-    return (base or "upload.csv")[:400]
-
-
-def _read_upload(file: UploadFile | None) -> tuple[bytes, str]:
-    if file is None or not (file.filename or "").strip():
-        raise ValidationFailed("no file chosen", fix="choose a CSV or XLSX file to upload")
-    data = file.file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ValidationFailed("the file is larger than 100 MB",
-                               fix="split it into several files, or import it with the command line")
-    if not data:
-        raise ValidationFailed("the file is empty", fix="choose the file with your data")
-    return data, _file_name(file.filename)
 
 
 def _qs(**params: Any) -> str:
@@ -351,7 +334,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
             replace_id = _int(replace)
             if replace.strip() and replace_id is None:
                 raise ValidationFailed("the batch to replace is not a number", fix="choose a batch from the list")
-            data, name = _read_upload(file)
+            data, name = read_upload(file)
         except RareecoError as exc:
             return fail(ctx, exc)
         result, error = dry_run(s, org, data, name, ctx.user.username, bool(partial), replace_id)
@@ -493,7 +476,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
         try:
             check_csrf(ctx, request, csrf_token)
             org = ctx.need(WRITE)
-            data, name = _read_upload(file)
+            data, name = read_upload(file)
             try:
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError as exc:
