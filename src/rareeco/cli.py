@@ -23,6 +23,7 @@ from rareeco.declare.pact_cli import pact_app
 from rareeco.energy.energy_cli import add_energy_commands
 from rareeco.energy.measures_cli import measure_app
 from rareeco.errors import Finding, RareecoError
+from rareeco.ingest.hj212_cli import hj212_app
 from rareeco.ingest.supplier_cli import supplier_app
 from rareeco.lca.cli import lca_app
 
@@ -54,6 +55,7 @@ app.add_typer(epd_app, name="epd")
 app.add_typer(pact_app, name="pact")
 app.add_typer(supplier_app, name="supplier")
 app.add_typer(circularity_app, name="circularity")
+app.add_typer(hj212_app, name="hj212")
 add_energy_commands(energy_app)
 energy_app.add_typer(measure_app, name="measure")
 
