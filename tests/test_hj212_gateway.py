@@ -432,34 +432,34 @@ def test_new_stations_are_picked_up_by_the_registry_refresh(ledger: Engine) -> N
 
 def test_nothing_is_acknowledged_while_the_database_refuses_the_transaction(ledger: Engine,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from sqlalchemy import event
     from sqlalchemy.exc import OperationalError
 
     import rareeco.ingest.hj212_gateway as gateway
 
     monkeypatch.setattr(gateway, "RETRY_S", 0.05)
     refused = {"n": 0}
+    insert = gateway._insert
 
-    def fail(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("INSERT INTO hj212_frames") and refused["n"] < 3:
+    def failing(conn: Any, table: str, columns: Any, rows: Any) -> None:
+        if table == "hj212_frames" and refused["n"] < 3:
             refused["n"] += 1
-            raise OperationalError(statement, {}, Exception("disk I/O error (simulated)"))
+            raise OperationalError("INSERT INTO hj212_frames", {}, Exception("disk I/O error (simulated)"))
+        insert(conn, table, columns, rows)
 
-    event.listen(ledger, "before_cursor_execute", fail)
+    monkeypatch.setattr(gateway, "_insert", failing)
 
-    async def scenario(gw: Gateway) -> tuple[bool, bool, int]:
+    async def scenario(gw: Gateway) -> tuple[bool, bool, int, float]:
         reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        t0 = time.monotonic()
         writer.write(upload(A_MN, A_PW, 5))
         ans = await reply(reader)
+        waited = time.monotonic() - t0
         at_ack = f"{ans.qn}" in stored_qns(ledger, A_MN)
         writer.close()
-        return ans.cn == "9014", at_ack, refused["n"]
+        return ans.cn == "9014", at_ack, refused["n"], waited
 
-    try:
-        (ok, at_ack, failures), stats = run(ledger, scenario)
-    finally:
-        event.remove(ledger, "before_cursor_execute", fail)
-    assert ok and at_ack and failures == 3
+    (ok, at_ack, failures, waited), stats = run(ledger, scenario)
+    assert ok and at_ack and failures == 3 and waited >= 3 * 0.05  # the 9014 only after the 4th attempt committed
     assert stats["db_errors"] == 3 and stats["stored"] == stats["replies"] == 1
 
 
@@ -508,6 +508,18 @@ def test_reply_frames_and_station_times_agree_with_the_codec() -> None:
         if m.data_time is not None:
             assert station_time(m.cp.fields["DataTime"], zone) == m.data_time.replace(tzinfo=zone)
     assert sum(reply_frame(m) is not None for m in msgs) >= 6
+
+
+def test_simulator_without_a_gateway_says_so() -> None:
+    import socket
+
+    from rareeco.ingest.hj212_simulate import GatewayUnavailable, simulate
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(GatewayUnavailable, match="cannot connect"):
+        simulate([(A_MN, A_PW)], 1, port=port)
 
 
 def test_excerpt_masks_the_password_and_escapes_control_bytes() -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rareeco.ingest.hj212_gateway import (
@@ -156,12 +157,19 @@ def simulate_cmd(stations: Annotated[int, typer.Option(help="simulated stations,
     else:
         pairs = [(station_mn(prefix, i), password) for i in range(1, stations + 1)]
 
-    def shown(r: dict[str, Any]) -> None:
-        if not as_json:
-            err.print(f"{r['seconds']:.1f} s: {r['sent']:,} sent, {r['acked']:,} acknowledged", highlight=False)
+    options: dict[str, Any] = {"malformed": malformed, "window": window, "seed": seed, "ack_timeout_s": ack_timeout_s}
+    if as_json:
+        r = simulate(pairs, count, rate, host, port, **options)
+    else:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task(f"{len(pairs):,} stations → {host}:{port}", total=count)
 
-    r = simulate(pairs, count, rate, host, port, malformed=malformed, window=window, seed=seed,
-                 ack_timeout_s=ack_timeout_s, progress=shown)
+            def shown(st: dict[str, Any]) -> None:
+                bar.update(task, completed=st["acked"], description=f"{len(pairs):,} stations → {host}:{port}: "
+                           f"{st['sent']:,} sent, {st['acked']:,} acknowledged")
+
+            r = simulate(pairs, count, rate, host, port, progress=shown, **options)
     if as_json:
         root.print_json(r)
         return

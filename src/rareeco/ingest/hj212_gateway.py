@@ -16,8 +16,9 @@ Design (one process, one event loop, one writer thread):
   whose length and terminator disagree is cut at the first CR LF or ``##`` and reported; then the scanner
   resynchronises on the next ``##``.
 * **Group commit**: accepted frames (and findings) go to one queue drained by one writer thread; each
-  transaction takes everything queued when the previous one finished (up to ``batch_max`` items), so batches
-  grow with the load and the commit cost is shared.  On SQLite the writer's connection uses
+  transaction takes everything queued (up to ``batch_max`` items), transactions start at most every
+  :data:`LINGER_MS`, so batches grow with the load and the commit cost is shared; the rows go in with one ``COPY``
+  (PostgreSQL) or one ``executemany`` (SQLite) per batch.  On SQLite the writer's connection uses
   ``synchronous=FULL``: the write-ahead log is fsynced at every commit, so an acknowledged frame survives a power
   cut; PostgreSQL commits are durable with its defaults (``synchronous_commit=on``).
 * **Acknowledge after commit**: the writer hands each committed batch back to the event loop, which writes the
@@ -55,7 +56,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from rareeco.errors import ConflictError, ValidationFailed
@@ -196,8 +197,35 @@ class _Pending:
     """An accepted frame waiting for its commit: the row, and the reply to send after it."""
 
     conn: _Connection
-    row: dict[str, Any]
+    row: tuple[Any, ...]  # FRAME_COLUMNS
     reply: bytes | None
+
+
+FRAME_COLUMNS = ("station_id", "qn", "cn", "st", "data_time", "received_at", "peer", "segment", "processed")
+FINDING_COLUMNS = ("org_id", "at", "peer", "mn", "reason", "message", "excerpt", "action")
+
+
+def _sqlite_value(v: Any) -> Any:
+    # SQLAlchemy's SQLite DATETIME storage format (UTC wall time; the ORM reads it back as such)
+    if isinstance(v, datetime):
+        return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return int(v) if isinstance(v, bool) else v
+
+
+def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` in the current transaction: COPY on PostgreSQL, ``executemany`` on SQLite — one round trip
+    each, so the writer thread gives up the GIL (and waits to get it back) a few times per batch, not per row."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            for r in rows:
+                copy.write_row(r)
+    else:
+        cur = raw.cursor()
+        cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                        [tuple(_sqlite_value(v) for v in r) for r in rows])
+        cur.close()
 
 
 class _Writer:
@@ -208,7 +236,7 @@ class _Writer:
         self.engine, self.loop, self.committed, self.batch_max = engine, loop, committed, batch_max
         self.linger_s = linger_ms / 1000
         self.frames: deque[_Pending] = deque()
-        self.findings: deque[dict[str, Any]] = deque()
+        self.findings: deque[tuple[Any, ...]] = deque()
         self.wake = threading.Event()
         self.stopping = False
         self.db_errors = 0
@@ -222,7 +250,7 @@ class _Writer:
         self.frames.append(item)
         self.wake.set()
 
-    def put_finding(self, row: dict[str, Any]) -> None:
+    def put_finding(self, row: tuple[Any, ...]) -> None:
         self.findings.append(row)
         self.wake.set()
 
@@ -230,9 +258,9 @@ class _Writer:
         self.stopping = True
         self.wake.set()
 
-    def _take(self) -> tuple[list[_Pending], list[dict[str, Any]]]:
+    def _take(self) -> tuple[list[_Pending], list[tuple[Any, ...]]]:
         frames: list[_Pending] = []
-        findings: list[dict[str, Any]] = []
+        findings: list[tuple[Any, ...]] = []
         room = self.batch_max
         fq, gq = self.frames, self.findings
         while fq and room:
@@ -244,13 +272,11 @@ class _Writer:
         return frames, findings
 
     def _run(self) -> None:
-        frame_insert = insert(Hj212Frame)
-        finding_insert = insert(GatewayFinding)
         conn = None
         failures = 0
         last_start = 0.0
         frames: list[_Pending] = []
-        findings: list[dict[str, Any]] = []
+        findings: list[tuple[Any, ...]] = []
         while True:
             if not frames and not findings:
                 self.wake.clear()  # clear, then look: an item queued after the look sets it again
@@ -277,9 +303,9 @@ class _Writer:
                         raw.execute("PRAGMA synchronous=FULL")
                 with conn.begin():
                     if frames:
-                        conn.execute(frame_insert, [p.row for p in frames])
+                        _insert(conn, Hj212Frame.__tablename__, FRAME_COLUMNS, [p.row for p in frames])
                     if findings:
-                        conn.execute(finding_insert, findings)
+                        _insert(conn, GatewayFinding.__tablename__, FINDING_COLUMNS, findings)
             except Exception as exc:  # the database is down, full, locked …: keep the batch, retry
                 self.db_errors += 1
                 failures += 1
@@ -496,8 +522,11 @@ class _Connection(asyncio.Protocol):
     def bad(self, err: hj212.FrameError, raw: bytes | bytearray) -> None:
         gw = self.gw
         self.bad_run += 1
-        over = self.bad_run >= gw.max_bad_frames or self.junk_run > gw.max_junk_bytes
-        text = err.line() + (f" — {self.bad_run} bad frames in a row, connection closed" if over else "")
+        why = (f"{self.bad_run} bad frames in a row" if self.bad_run >= gw.max_bad_frames else
+               f"{self.junk_run} bytes discarded since the last good frame" if self.junk_run > gw.max_junk_bytes
+               else "")
+        text = err.line() + (f" — {why}, connection closed" if why else "")
+        over = bool(why)
         gw.finding(self, err.reason, text, raw, close=over)
 
     def good(self) -> None:
@@ -647,9 +676,8 @@ class Gateway:
         conn.mn = msg.mn
         conn.frames += 1
         stamp = msg.cp.fields.get("DataTime")
-        row = {"station_id": st.id, "qn": msg.qn, "cn": msg.cn, "st": msg.st,
-               "data_time": None if stamp is None else station_time(stamp, st.tz),
-               "received_at": datetime.now(UTC), "peer": conn.peer, "segment": msg.segment, "processed": False}
+        row = (st.id, msg.qn, msg.cn, msg.st, None if stamp is None else station_time(stamp, st.tz),
+               datetime.now(UTC), conn.peer, msg.segment, False)
         assert self._writer is not None
         self._writer.put_frame(_Pending(conn, row, reply_frame(msg)))
         self.stats["frames_accepted"] += 1
@@ -666,8 +694,7 @@ class Gateway:
         sniffed = _SNIFF_MN.search(bytes(raw[:hj212.MAX_SEGMENT_BYTES]))
         mn = conn.mn or (sniffed.group(1).decode("ascii") if sniffed else None)
         st = self.registry.get(mn) if mn else None
-        row = {"org_id": st.org_id if st else None, "at": datetime.now(UTC), "peer": conn.peer, "mn": mn,
-               "reason": reason, "message": message, "excerpt": excerpt(raw), "action": action}
+        row = (st.org_id if st else None, datetime.now(UTC), conn.peer, mn, reason, message, excerpt(raw), action)
         log.debug("finding %s from %s (%s): %s", reason, conn.peer, action, message)
         if self._writer is not None:
             self._writer.put_finding(row)

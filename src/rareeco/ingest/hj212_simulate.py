@@ -33,6 +33,7 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rareeco.errors import RareecoError
 from rareeco.ingest import hj212
 from rareeco.ingest.hj212_gateway import DEFAULT_PORT, add_station, new_event_loop
 from rareeco.ledger.models import CemsStation
@@ -62,6 +63,13 @@ POLLUTANTS = (
     ("a19001", "O2", "%", 14.0, 0.05, 2),
     ("a00000", "flue-gas flow", "m3/s", 15.0, 0.08, 2),
 )
+
+
+class GatewayUnavailable(RareecoError, ConnectionError):
+    """The simulator cannot connect to the gateway."""
+
+    code = "gateway_unavailable"
+    http_status = 503
 
 
 def station_mn(prefix: str, index: int) -> str:
@@ -238,7 +246,11 @@ class _Simulation:
                                                         self.host, self.port)
                 return link
 
-        self.links = list(await asyncio.gather(*(one(i, mn, pw) for i, (mn, pw) in enumerate(self.stations))))
+        try:
+            self.links = list(await asyncio.gather(*(one(i, mn, pw) for i, (mn, pw) in enumerate(self.stations))))
+        except OSError as exc:
+            raise GatewayUnavailable(f"cannot connect to the gateway at {self.host}:{self.port}: {exc}",
+                                     fix="start it (rareeco hj212 serve) or give --host/--port") from exc
 
     def emit(self, link: _Link | None = None) -> bool:
         """Write the next planned frame (with the bad frames planned before it); False when all are sent."""
@@ -300,12 +312,19 @@ class _Simulation:
                 now = time.perf_counter()
                 if self.progress is not None and now - last_report >= 1.0:
                     last_report = now
-                    self.progress(self.snapshot(now - t0))
+                    self.progress(self.snapshot(now - t0, latency=False))
                 await asyncio.sleep(min(0.005, max(0.0, (self.next_index + 1) / self.rate - (now - t0))))
+        acked, still = self.acked, time.perf_counter()
         while self.closed_loop and self.next_index < self.count:
             await asyncio.sleep(0.05)
-            if self.progress is not None:
-                self.progress(self.snapshot(time.perf_counter() - t0))
+            now = time.perf_counter()
+            if self.acked != acked:
+                acked, still = self.acked, now
+            elif now - still > self.ack_timeout_s:  # no reply for that long: the gateway stopped answering
+                break
+            if self.progress is not None and now - last_report >= 1.0:
+                last_report = now
+                self.progress(self.snapshot(now - t0, latency=False))
         sent_done = time.perf_counter()
         self.done_sending = True
         if self.acked + self.lost < self.sent:
@@ -324,8 +343,9 @@ class _Simulation:
             self.progress(report)
         return report
 
-    def snapshot(self, seconds: float) -> dict[str, Any]:
-        lat = sorted(self.latencies)
+    def snapshot(self, seconds: float, latency: bool = True) -> dict[str, Any]:
+        """The counts so far; with ``latency``, the percentiles too (a sort of every latency: at the end only)."""
+        lat = sorted(self.latencies) if latency else []
 
         def q(p: float) -> float | None:
             return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 2) if lat else None
