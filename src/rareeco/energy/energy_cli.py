@@ -21,20 +21,6 @@ Convention = Annotated[str, typer.Option(help="electricity to coal equivalent: e
                                               "generation (0.404)")]
 
 
-def read_temperatures(path: Path) -> Any:
-    """Daily mean temperatures [°C] from a CSV with columns ``date`` and ``temperature_c``."""
-    import pandas as pd
-
-    from rareeco.errors import ValidationFailed
-
-    frame = pd.read_csv(path)
-    if not {"date", "temperature_c"} <= set(frame.columns):
-        raise ValidationFailed(f"{path.name} needs the columns date and temperature_c",
-                               fix="one row per day: date (YYYY-MM-DD), temperature_c (daily mean, °C)")
-    return pd.Series(pd.to_numeric(frame["temperature_c"], errors="coerce").to_numpy(),
-                     index=pd.to_datetime(frame["date"]), name="temperature_c")
-
-
 def read_variables(path: Path) -> Any:
     """Monthly relevant variables from a CSV: a column ``month`` (YYYY-MM), then one column per variable."""
     import pandas as pd
@@ -122,9 +108,10 @@ def add_energy_commands(energy_app: typer.Typer) -> None:
         variables; EnPI/VERIFI validity; best adjusted R²) and the savings, CUSUM and Guideline 14 uncertainty
         of the reporting year."""
         import rareeco.cli as root
+        from rareeco.energy.climate import read_csv
         from rareeco.energy.service import baseline
 
-        temps = read_temperatures(temperatures) if temperatures else None
+        temps = read_csv(temperatures) if temperatures else None
         more = read_variables(variables) if variables else None
         with root.session() as s:
             r = baseline(s, org, line, baseline_year, year, convention, variables=more, temperatures=temps,
