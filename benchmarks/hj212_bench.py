@@ -43,9 +43,10 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
+
+from bench_db import database
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -176,22 +177,6 @@ def counts(url: str) -> tuple[int, dict[str, int]]:
     return frames, {str(k): int(v) for k, v in by.items()}
 
 
-@contextlib.contextmanager
-def pg_database(admin_url: str) -> Any:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"rareeco_hj212_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 # ---------------------------------------------------------------- scenarios
 
 async def probe(port: int, station: tuple[str, str]) -> bool:
@@ -295,7 +280,8 @@ def main() -> int:
         if a.db in ("sqlite", "both"):
             dbs.append(("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}"))
         if a.db in ("postgresql", "both"):
-            dbs.append(("postgresql", stack.enter_context(pg_database(a.pg_url))))
+            pg_url, _ = stack.enter_context(database("postgresql", Path(tmp), a.pg_url))
+            dbs.append(("postgresql", pg_url))
         stations = []
         for _name, url in dbs:
             stations = make_ledger(url, a.stations)

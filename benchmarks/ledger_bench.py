@@ -29,11 +29,9 @@ import os
 import platform
 import pstats
 import resource
-import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,8 +41,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, text
 
+from bench_db import database
 from rareeco.ingest.activity import import_activity
 from rareeco.inventory import grid, sources
 from rareeco.inventory.calculate import gwp_multipliers
@@ -250,31 +248,6 @@ def rareeco_site_month(payloads: dict[int, dict[str, Any]]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- databases
-
-@contextmanager
-def database(kind: str, workdir: Path, pg_admin: str) -> Iterator[tuple[str, str]]:
-    """URL of an empty database and its server version; dropped/removed afterwards."""
-    if kind == "sqlite":
-        path = workdir / f"ledger-{uuid.uuid4().hex[:8]}.db"
-        try:
-            yield f"sqlite:///{path}", f"SQLite {sqlite3.sqlite_version}"
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    admin = create_engine(pg_admin, isolation_level="AUTOCOMMIT")
-    name = f"rareeco_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as c:
-        version = c.execute(text("SHOW server_version")).scalar_one()
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    base = pg_admin.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}", f"PostgreSQL {version}"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
 
 def run_db(kind: str, csv: Path, n_rows: int, years: list[int], ref: pd.DataFrame, report: Report,
            args: argparse.Namespace) -> str:

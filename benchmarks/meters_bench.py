@@ -24,13 +24,13 @@ import platform
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
+from bench_db import database
 from rareeco.energy.meters import monthly_kgce
 from rareeco.ingest.meter_csv import import_csv
 from rareeco.ledger import structure
@@ -115,58 +115,46 @@ def main() -> int:
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
           f"{n:,} points ({a.meters} meters × {len(t):,} minutes), {a.layout} CSV {csv.stat().st_size / 1e6:,.0f} MB "
           f"written in {time.perf_counter() - t0:.0f} s")
-    admin = None
-    if a.db == "sqlite":
-        url = f"sqlite:///{workdir / 'bench.db'}"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{workdir / 'bench.db'}{suffix}").unlink(missing_ok=True)
-    else:
-        name = f"rareeco_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(a.pg_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f"CREATE DATABASE {name}"))
-        url = a.pg_url.rsplit("/", 1)[0] + "/" + name
     try:
-        setup(url, a.meters)
-        engine = make_engine(url)
-        t0 = time.perf_counter()
-        with session_scope(engine) as s:
-            r = import_csv(s, "bench", csv)
-        ingest_s = time.perf_counter() - t0
-        assert r["points_stored"] == n, r
-        t0 = time.perf_counter()
-        with session_scope(engine) as s:
-            ours = monthly_kgce(s, "bench", 2025)
-        rollup_s = time.perf_counter() - t0
-        with session_scope(engine) as s:
-            from rareeco.energy.enpi import coefficients
-            from rareeco.inventory.service import factor_table
-
-            kgce_per_kwh = coefficients(factor_table(s, "bench"), "equivalent")["electricity.grid"][0] / 1000.0
+        with database(a.db, workdir, a.pg_url) as (url, _version):
+            setup(url, a.meters)
+            engine = make_engine(url)
             t0 = time.perf_counter()
-            month = ("CAST(strftime('%m', p.ts + 28800, 'unixepoch') AS INTEGER)" if a.db == "sqlite"
-                     else "EXTRACT(MONTH FROM to_timestamp(p.ts) AT TIME ZONE 'Asia/Shanghai')::int")
-            raw = pd.DataFrame(s.execute(text(
-                f"SELECT m.line_id, {month} AS month, sum(p.value) AS kwh FROM points p "
-                "JOIN meters m ON m.series_id = p.series_id GROUP BY 1, 2")).all(), columns=["line_id", "month", "kwh"])
-            raw_s = time.perf_counter() - t0
-        floor_s, duck = floor(vals, t, a.meters, kgce_per_kwh, workdir)
-        a1 = ours.sort_values(["line_id", "month"])["kgce"].to_numpy()
-        a2 = (raw.sort_values(["line_id", "month"])["kwh"] * kgce_per_kwh).to_numpy()
-        a3 = duck["kgce"].to_numpy()
-        ok = len(a1) == len(a2) == len(a3) and np.allclose(a1, a2, rtol=1e-9) and np.allclose(a1, a3, rtol=1e-9)
-        print(f"\n{'step':<44}{'seconds':>10}{'rate':>18}{'÷ floor':>10}")
-        print(f"{'ingest CSV (' + a.db + ')':<44}{ingest_s:>10.1f}{n / ingest_s:>14,.0f} pt/s{'':>10}")
-        print(f"{'monthly kgce per line, from roll-ups':<44}{rollup_s:>10.3f}{'':>18}{rollup_s / floor_s:>10.2f}")
-        print(f"{'monthly kgce per line, SQL over raw points':<44}{raw_s:>10.2f}{'':>18}{raw_s / floor_s:>10.2f}")
-        print(f"{'floor: DuckDB over Parquet':<44}{floor_s:>10.3f}{'':>18}{1.0:>10.2f}")
-        print(f"\nfigures agree (roll-ups, raw SQL, DuckDB, 1e-9 relative): {'yes' if ok else 'NO'}")
-        return 0 if ok else 1
+            with session_scope(engine) as s:
+                r = import_csv(s, "bench", csv)
+            ingest_s = time.perf_counter() - t0
+            assert r["points_stored"] == n, r
+            t0 = time.perf_counter()
+            with session_scope(engine) as s:
+                ours = monthly_kgce(s, "bench", 2025)
+            rollup_s = time.perf_counter() - t0
+            with session_scope(engine) as s:
+                from rareeco.energy.enpi import coefficients
+                from rareeco.inventory.service import factor_table
+
+                kgce_per_kwh = coefficients(factor_table(s, "bench"), "equivalent")["electricity.grid"][0] / 1000.0
+                t0 = time.perf_counter()
+                month = ("CAST(strftime('%m', p.ts + 28800, 'unixepoch') AS INTEGER)" if a.db == "sqlite"
+                         else "EXTRACT(MONTH FROM to_timestamp(p.ts) AT TIME ZONE 'Asia/Shanghai')::int")
+                raw = pd.DataFrame(s.execute(text(
+                    f"SELECT m.line_id, {month} AS month, sum(p.value) AS kwh FROM points p "
+                    "JOIN meters m ON m.series_id = p.series_id GROUP BY 1, 2")).all(),
+                    columns=["line_id", "month", "kwh"])
+                raw_s = time.perf_counter() - t0
+            floor_s, duck = floor(vals, t, a.meters, kgce_per_kwh, workdir)
+            a1 = ours.sort_values(["line_id", "month"])["kgce"].to_numpy()
+            a2 = (raw.sort_values(["line_id", "month"])["kwh"] * kgce_per_kwh).to_numpy()
+            a3 = duck["kgce"].to_numpy()
+            ok = len(a1) == len(a2) == len(a3) and np.allclose(a1, a2, rtol=1e-9) and np.allclose(a1, a3, rtol=1e-9)
+            print(f"\n{'step':<44}{'seconds':>10}{'rate':>18}{'÷ floor':>10}")
+            print(f"{'ingest CSV (' + a.db + ')':<44}{ingest_s:>10.1f}{n / ingest_s:>14,.0f} pt/s{'':>10}")
+            print(f"{'monthly kgce per line, from roll-ups':<44}{rollup_s:>10.3f}{'':>18}{rollup_s / floor_s:>10.2f}")
+            print(f"{'monthly kgce per line, SQL over raw points':<44}{raw_s:>10.2f}{'':>18}{raw_s / floor_s:>10.2f}")
+            print(f"{'floor: DuckDB over Parquet':<44}{floor_s:>10.3f}{'':>18}{1.0:>10.2f}")
+            print(f"\nfigures agree (roll-ups, raw SQL, DuckDB, 1e-9 relative): {'yes' if ok else 'NO'}")
+            return 0 if ok else 1
     finally:
-        if admin is not None:
-            with admin.connect() as c:
-                c.execute(text(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)"))
-        elif a.workdir is None:
+        if a.workdir is None:
             import shutil
 
             shutil.rmtree(workdir, ignore_errors=True)

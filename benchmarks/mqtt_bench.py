@@ -43,18 +43,18 @@ import os
 import platform
 import resource
 import socket
-import sqlite3
 import struct
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from bench_db import database
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BROKER_LOG = "/var/log/mosquitto/mosquitto.log"
@@ -331,33 +331,6 @@ def offered(rate: float | None) -> str:
 
 
 # ---------------------------------------------------------------- databases
-
-@contextlib.contextmanager
-def database(kind: str, workdir: Path, pg_admin: str) -> Iterator[tuple[str, str]]:
-    """URL of an empty database and its server version; dropped/removed afterwards."""
-    if kind == "sqlite":
-        path = workdir / f"ledger-{uuid.uuid4().hex[:8]}.db"
-        try:
-            yield f"sqlite:///{path}", f"SQLite {sqlite3.sqlite_version}"
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(pg_admin, isolation_level="AUTOCOMMIT")
-    name = f"rareeco_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as c:
-        version = c.execute(text("SHOW server_version")).scalar_one()
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    base = pg_admin.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}", f"PostgreSQL {version}"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
 
 # ---------------------------------------------------------------- main
 
