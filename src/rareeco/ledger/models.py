@@ -589,3 +589,80 @@ class GatewayFinding(Base):
     message: Mapped[str] = mapped_column(Text)
     excerpt: Mapped[str] = mapped_column(Text, default="")    # the start of the offending bytes, escaped
     action: Mapped[str] = mapped_column(String(16))           # kept (connection kept) | closed
+
+
+class ComplianceEvent(Base):
+    """An exceedance of a permit limit at an outlet (docs/compliance.md): a run of averaging periods above the
+    limit, kept with its acknowledgement.  Detection upserts on (org, outlet, pollutant, period, start), so a
+    re-run extends an open event instead of adding a second one."""
+
+    __tablename__ = "compliance_events"
+    __table_args__ = (UniqueConstraint("org_id", "outlet", "pollutant", "period", "start"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    outlet: Mapped[str] = mapped_column(String(64))           # outlet code of the compliance settings, e.g. DA001
+    pollutant: Mapped[str] = mapped_column(String(16))        # HJ 212 code, e.g. a21026
+    period: Mapped[str] = mapped_column(String(1))            # h | d (averaging period of the limit)
+    limit_value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    limit_kind: Mapped[str] = mapped_column(String(16), default="permit")   # permit | target (ultra-low)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    periods: Mapped[int] = mapped_column(Integer)
+    peak: Mapped[float] = mapped_column(Float)
+    peak_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WebhookDelivery(Base):
+    """One notification to the organisation's webhook (an exceedance opened), with its delivery attempts; a
+    failed delivery is retried by the next processing run and never blocks it."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("compliance_events.id", name="fk_webhook_deliveries_event"),
+                                          index=True)
+    url: Mapped[str] = mapped_column(String(400))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ZldPeriod(Base):
+    """One period's records of a zero-liquid-discharge (evaporation-crystallisation) plant: meter readings,
+    weighed salts and the magnesium-bicarbonate conversion (docs/zld.md).  Imported from a file whose batch
+    also holds the salts as co-products (``production.output`` activity rows)."""
+
+    __tablename__ = "zld_periods"
+    __table_args__ = (UniqueConstraint("org_id", "plant", "period_start"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", name="fk_zld_periods_site"))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id", name="fk_zld_periods_line"), nullable=True)
+    plant: Mapped[str] = mapped_column(String(64))            # e.g. BT-ZLD
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id", name="fk_zld_periods_batch"),
+                                                 nullable=True)
+    # Water [m3], energy [kWh], dissolved solids [g/L]; see rareeco.monitoring.zld.Period.
+    feed_m3: Mapped[float] = mapped_column(Float)
+    distillate_reused_m3: Mapped[float] = mapped_column(Float)
+    purge_m3: Mapped[float] = mapped_column(Float)
+    discharge_m3: Mapped[float] = mapped_column(Float)
+    tank_start_m3: Mapped[float] = mapped_column(Float, default=0.0)
+    tank_end_m3: Mapped[float] = mapped_column(Float, default=0.0)
+    vented_m3: Mapped[float] = mapped_column(Float, default=0.0)
+    energy_kwh: Mapped[float] = mapped_column(Float, default=0.0)
+    feed_tds_g_l: Mapped[float | None] = mapped_column(Float, nullable=True)
+    purge_tds_g_l: Mapped[float | None] = mapped_column(Float, nullable=True)
+    tolerance_pct: Mapped[float] = mapped_column(Float)
+    salts: Mapped[list[Any]] = mapped_column(JSON, default=list)         # [{kind, product, wet_t, moisture_pct}]
+    # Magnesium-bicarbonate conversion: {mgso4_t, mg_hco3_t, co2_recycled_t, ...} as recorded.
+    conversion: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
