@@ -593,11 +593,11 @@ class GatewayFinding(Base):
 
 class ComplianceEvent(Base):
     """An exceedance of a permit limit at an outlet (docs/compliance.md): a run of averaging periods above the
-    limit, kept with its acknowledgement.  Detection upserts on (org, outlet, pollutant, period, start), so a
+    limit, kept with its acknowledgement.  Detection upserts on (org, outlet, pollutant, period, limit, start), so a
     re-run extends an open event instead of adding a second one."""
 
     __tablename__ = "compliance_events"
-    __table_args__ = (UniqueConstraint("org_id", "outlet", "pollutant", "period", "start"),)
+    __table_args__ = (UniqueConstraint("org_id", "outlet", "pollutant", "period", "limit_value", "start"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
     outlet: Mapped[str] = mapped_column(String(64))           # outlet code of the compliance settings, e.g. DA001

@@ -131,20 +131,24 @@ def hourly(values: pd.Series, flags: pd.Series, interval_s: int, validity: Valid
     (valid | invalid | stopped), ``flags`` (counts of non-N flags, e.g. "M:12").
     """
     expected = 3600 // interval_s
-    frame = pd.DataFrame({"v": values.astype(float), "f": flags.fillna("N").astype(str)})
-    frame["hour"] = pd.DatetimeIndex(frame.index).floor("h")
-    frame["ok"] = ~frame["f"].isin(list(INVALID_FLAGS | {STOPPED_FLAG})) & frame["v"].notna()
-    rows = []
-    for hour, g in frame.groupby("hour"):
-        ok = g[g["ok"]]
-        stopped = bool((g["f"] == STOPPED_FLAG).all())
-        valid = len(ok) >= validity.hour_min_valid_fraction * expected
-        status = "stopped" if stopped else ("valid" if valid else "invalid")
-        counts = g.loc[g["f"] != "N", "f"].value_counts()
-        rows.append({"hour": hour, "mean": float(ok["v"].mean()) if status == "valid" else None,
-                     "n_valid": len(ok), "n_expected": expected, "status": status,
-                     "flags": " ".join(f"{k}:{int(n)}" for k, n in sorted(counts.items()))})
-    return pd.DataFrame(rows).set_index("hour")
+    f = flags.fillna("N").astype(str).to_numpy()
+    v = values.astype(float).to_numpy()
+    hour = pd.DatetimeIndex(values.index).floor("h")
+    ok = ~np.isin(f, list(INVALID_FLAGS | {STOPPED_FLAG})) & ~np.isnan(v)
+    frame = pd.DataFrame({"hour": hour, "v": np.where(ok, v, np.nan), "ok": ok, "stop": f == STOPPED_FLAG,
+                          "n": 1, "f": f})
+    g = frame.groupby("hour").agg(mean=("v", "mean"), n_valid=("ok", "sum"), stops=("stop", "sum"), n=("n", "sum"))
+    valid = g["n_valid"] >= validity.hour_min_valid_fraction * expected
+    status = np.where(g["stops"] == g["n"], "stopped", np.where(valid, "valid", "invalid"))
+    odd = frame[frame["f"] != "N"].groupby(["hour", "f"]).size()
+    text = {h: " ".join(f"{k}:{int(n)}" for k, n in sorted(grp.droplevel(0).items()))
+            for h, grp in odd.groupby(level=0)} if len(odd) else {}
+    out = pd.DataFrame({"mean": g["mean"].where(status == "valid").astype(object), "n_valid": g["n_valid"].astype(int),
+                        "n_expected": expected, "status": status,
+                        "flags": [text.get(h, "") for h in g.index]}, index=g.index)
+    out["mean"] = [None if pd.isna(m) else float(m) for m in out["mean"]]
+    out.index.name = "hour"
+    return out
 
 
 def daily(hours: pd.DataFrame, validity: Validity = Validity()) -> pd.DataFrame:

@@ -35,7 +35,7 @@ def upgrade() -> None:
     sa.Column('comment', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('org_id', 'outlet', 'pollutant', 'period', 'start')
+    sa.UniqueConstraint('org_id', 'outlet', 'pollutant', 'period', 'limit_value', 'start')
     )
     with op.batch_alter_table('compliance_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_compliance_events_org_id'), ['org_id'], unique=False)
