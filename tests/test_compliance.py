@@ -201,3 +201,45 @@ def test_webhook_is_signed_and_retried(ledger: Engine, monkeypatch: pytest.Monke
     payload = json.loads(body)
     assert (payload["outlet"], payload["pollutant"], payload["peak"], payload["event_id"]) == \
         ("DA001", "a21026", 125.0, ev.id)
+
+
+def test_golden_frames_through_the_gateway_are_processed(ledger: Engine) -> None:
+    """The independent clients' frames (specs/hj212/golden-frames.txt): stored by the gateway, then processed
+    into series at their DataTime (station clock, Asia/Shanghai) with the values they carry."""
+    from test_hj212 import golden_rows
+
+    with session_scope(ledger) as s:
+        add_station(s, "acme", "ganzhou", "JLYP01_AIR01_0001", "123456")
+        add_station(s, "acme", "ganzhou", "NJGDKYYC202101q0001w0001", "123456")
+    uploads = {r[1].split("MN=")[1].split(";")[0]: [r[1].encode() + b"\r\n"] for r in golden_rows()
+               if ";CN=2051;" in r[1] or ";CN=2011;" in r[1]}
+    assert len(uploads) == 2
+
+    async def main() -> None:
+        gw = Gateway(ledger, "127.0.0.1", 0, GatewayOptions())
+        await gw.start()
+        try:
+            for frames_ in uploads.values():   # neither asks a reply (Flag=4, no Flag): send, then wait for them
+                _reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+                writer.write(frames_[0])
+                await writer.drain()
+                writer.close()
+            for _ in range(200):
+                if gw.stats["stored"] >= 2:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await gw.stop()
+    asyncio.run(main())
+    done = processing.process(ledger, "acme")
+    assert (done.frames, done.messages) == (2, 2)
+    with session_scope(ledger) as s:
+        def value(key: str) -> tuple[int, float, str | None]:
+            from rareeco.ledger.models import Series
+            sid = s.execute(select(Series.id).where(Series.key == key)).scalar_one()
+            p = s.execute(select(Point).where(Point.series_id == sid)).scalar_one()
+            return p.ts, p.value, p.flag
+        # 2022-05-13 16:26:00 +08:00 = 08:26:00 UTC
+        assert value("cems:JLYP01_AIR01_0001:a21026") == (int(datetime(2022, 5, 13, 8, 26, tzinfo=UTC).timestamp()),
+                                                          6.0, "N")
+        assert value("cems:NJGDKYYC202101q0001w0001:ele01:rtd")[1:] == (1.0, "N")

@@ -932,3 +932,9 @@ class Reassembler:
                 self._drop(k, "timeout")
         out, self._dropped = self._dropped, []
         return out
+
+
+def parse_segment(segment: str) -> Message:
+    """Parse a data segment already taken out of its frame (e.g. one the gateway stored); the checks of
+    :func:`parse` on the segment itself, without the frame's length and CRC."""
+    return _parse_segment(segment)
