@@ -1,7 +1,8 @@
 """HJ 212 gateway: messages/s stored and acknowledged, ack latency, and garbage mixed in — against a bare anchor.
 
     python benchmarks/hj212_bench.py [--stations 1000] [--count 100000] [--rate 5000] [--rate-count 50000]
-                                     [--malformed 10000] [--db sqlite|postgresql|both] [--pg-url URL] [--profile]
+                                     [--malformed 10000] [--db sqlite|postgresql|both] [--pg-url URL]
+                                     [--workers 1,2] [--profile]
 
 One run (docs/hj212-gateway.md describes the gateway):
 
@@ -21,13 +22,17 @@ One run (docs/hj212-gateway.md describes the gateway):
      is still serving.
 4. Servers: the **anchor**, a bare asyncio (uvloop) server in the same kind of process that splits frames on
    CR LF and answers each with its 9014 at once — no CRC check, no parsing, no storing; then the rareeco gateway
-   on SQLite (WAL, ``synchronous=FULL``: every commit fsynced) and/or PostgreSQL (``synchronous_commit=on``).
+   on SQLite (WAL, ``synchronous=FULL``: every commit fsynced) and/or PostgreSQL (``synchronous_commit=on``),
+   once per ``--workers`` count (``serve --workers N``: N processes on the port with SO_REUSEPORT, each with
+   its own connection and group commit; the anchor is always one process).
 5. Checks per gateway scenario: frames acknowledged = frames sent = rows stored; findings by reason = bad frames
    sent by kind; every unknown-MN connection closed by the server.  Exit status 1 if a check fails; nothing
    passes or fails on time.
 
 Prints frames/s (acknowledged ÷ time from the first write to the last reply), the ratio to the anchor, latency
-percentiles [ms], and the server process's CPU per frame [µs].
+percentiles [ms], the server's CPU per frame [µs] (all its worker processes; not the database server's) and
+the simulated stations' CPU per frame [µs] (on 2 cores the stations and the server share the machine).
+The figures of the last full run, with their explanation, are in docs/hj212-gateway.md ("Performance").
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ def _anchor_main(conn: Any) -> None:
         runner.run(main())
 
 
-def _gateway_main(conn: Any, url: str, profile: str | None) -> None:
+def _gateway_main(conn: Any, url: str, profile: str | None, workers: int) -> None:
     import cProfile
     import logging
 
@@ -108,20 +113,18 @@ def _gateway_main(conn: Any, url: str, profile: str | None) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     engine = make_engine(url, migrate=False)
-    state: dict[str, float] = {}
 
     def ready(gw: Any) -> None:
-        state["cpu0"] = _cpu_s()
         conn.send(gw.port)
 
     prof = cProfile.Profile() if profile else None
     if prof:
         prof.enable()
-    stats = serve(engine, "127.0.0.1", 0, GatewayOptions(stats_interval_s=3600), on_ready=ready)
-    if prof:
+    # the counters include the CPU of the gateway process(es) from listening to stopping ("cpu_s")
+    stats = serve(engine, "127.0.0.1", 0, GatewayOptions(stats_interval_s=3600), on_ready=ready, workers=workers)
+    if prof and profile:
         prof.disable()
         prof.dump_stats(profile)
-    stats["cpu_s"] = _cpu_s() - state.get("cpu0", 0.0)
     conn.send(stats)
     engine.dispose()
 
@@ -129,13 +132,16 @@ def _gateway_main(conn: Any, url: str, profile: str | None) -> None:
 class Server:
     """A server in a child process: ``port`` once it listens; ``stop()`` returns its final counters."""
 
-    def __init__(self, kind: str, url: str = "", profile: str | None = None) -> None:
+    def __init__(self, kind: str, url: str = "", profile: str | None = None, workers: int = 1) -> None:
         ctx = mp.get_context("spawn")
         self.parent, child = ctx.Pipe()
-        target, args = (_anchor_main, (child,)) if kind == "anchor" else (_gateway_main, (child, url, profile))
-        self.proc = ctx.Process(target=target, args=args, daemon=True)
+        target, args = ((_anchor_main, (child,)) if kind == "anchor" else
+                        (_gateway_main, (child, url, profile, workers)))
+        # not a daemon: a gateway with several workers starts processes of its own
+        self.proc = ctx.Process(target=target, args=args, daemon=False)
         self.proc.start()
         if not self.parent.poll(60):
+            self.proc.kill()
             raise RuntimeError("the server did not start")
         self.port = int(self.parent.recv())
 
@@ -144,6 +150,8 @@ class Server:
         os.kill(self.proc.pid, 15)
         out = self.parent.recv() if self.parent.poll(120) else {}
         self.proc.join(30)
+        if self.proc.exitcode is None:
+            self.proc.kill()
         return dict(out)
 
 
@@ -199,21 +207,25 @@ async def probe(port: int, station: tuple[str, str]) -> bool:
 
 
 def run_scenario(server: str, scenario: str, url: str, stations: list[tuple[str, str]], count: int, rate: float,
-                 malformed: int, profile: str | None) -> dict[str, Any]:
+                 malformed: int, profile: str | None, workers: int = 1) -> dict[str, Any]:
     from rareeco.ingest.hj212_simulate import simulate
 
     before = counts(url) if server != "anchor" else (0, {})
-    srv = Server(server, url, profile)
+    srv = Server(server, url, profile, workers)
     try:
+        cpu0 = time.process_time()
         sim = simulate(stations, count, rate, port=srv.port, malformed=malformed, window=4, seed=7)
+        client_cpu_s = time.process_time() - cpu0
         alive = None
         if scenario == "garbage":
             with asyncio.Runner() as r:
                 alive = r.run(probe(srv.port, stations[0]))
     finally:
         st = srv.stop()
-    row: dict[str, Any] = {"server": server, "scenario": scenario, "offered": rate or "max", **sim,
+    label = server if workers == 1 else f"{server} ×{workers}"
+    row: dict[str, Any] = {"server": label, "scenario": scenario, "offered": rate or "max", **sim,
                            "server_cpu_us": round(st.get("cpu_s", 0) / max(sim["acked"], 1) * 1e6, 1),
+                           "client_cpu_us": round(client_cpu_s / max(sim["acked"], 1) * 1e6, 1),
                            "server_stats": st, "alive": alive}
     problems = []
     if server != "anchor":
@@ -269,7 +281,10 @@ def main() -> int:
     ap.add_argument("--malformed", type=int, default=10_000)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
     ap.add_argument("--pg-url", default=os.environ.get("RAREECO_TEST_PG_URL", DEFAULT_PG))
-    ap.add_argument("--profile", action="store_true", help="cProfile the SQLite gateway's max run (hj212-*.prof)")
+    ap.add_argument("--workers", default="1,2", help="gateway worker processes to measure, comma-separated "
+                    "(serve --workers; SO_REUSEPORT)")
+    ap.add_argument("--profile", action="store_true", help="cProfile each gateway's max run with one worker "
+                    "(hj212-*.prof)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     started = time.perf_counter()
@@ -290,10 +305,12 @@ def main() -> int:
             rows.append(run_scenario("anchor", scenario, "", stations, count, rate, bad, None))
             print(_line(rows[-1], rows), file=sys.stderr, flush=True)
         for name, url in dbs:
-            for scenario, count, rate, bad in [*plan, ("garbage", a.rate_count, a.rate, a.malformed)]:
-                prof = f"hj212-{name}-{scenario}.prof" if a.profile and scenario == "max" else None
-                rows.append(run_scenario(name, scenario, url, stations, count, rate, bad, prof))
-                print(_line(rows[-1], rows), file=sys.stderr, flush=True)
+            for workers in [int(w) for w in a.workers.split(",")]:
+                for scenario, count, rate, bad in [*plan, ("garbage", a.rate_count, a.rate, a.malformed)]:
+                    prof = (f"hj212-{name}-{scenario}.prof" if a.profile and scenario == "max" and workers == 1
+                            else None)
+                    rows.append(run_scenario(name, scenario, url, stations, count, rate, bad, prof, workers))
+                    print(_line(rows[-1], rows), file=sys.stderr, flush=True)
     if a.json:
         print(__import__("json").dumps(rows, indent=2, default=str))
     pg = a.pg_url if a.db in ("postgresql", "both") else None
@@ -301,8 +318,8 @@ def main() -> int:
     return 1 if any(r["problems"] for r in rows) else 0
 
 
-HEAD = (f"{'server':<12}{'scenario':<9}{'offered/s':>10}{'sent':>9}{'acked':>9}{'stored':>9}{'bad':>7}"
-        f"{'frames/s':>10}{'×anchor':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'srv µs':>8}  checks")
+HEAD = (f"{'server':<14}{'scenario':<9}{'offered/s':>10}{'sent':>9}{'acked':>9}{'stored':>9}{'bad':>7}"
+        f"{'frames/s':>10}{'×anchor':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'srv µs':>8}{'cli µs':>8}  checks")
 
 
 def _line(r: dict[str, Any], rows: list[dict[str, Any]]) -> str:
@@ -316,9 +333,9 @@ def _line(r: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     stored = f"{r['stored']:,}" if "stored" in r else ""
     bad = f"{sum(r['malformed_sent'].values()):,}" if r["malformed_sent"] else ""
     checks = "; ".join(r["problems"]) or "ok" + (", alive" if r["alive"] else "")
-    return (f"{r['server']:<12}{r['scenario']:<9}{offered:>10}{r['sent']:>9,}{r['acked']:>9,}{stored:>9}{bad:>7}"
+    return (f"{r['server']:<14}{r['scenario']:<9}{offered:>10}{r['sent']:>9,}{r['acked']:>9,}{stored:>9}{bad:>7}"
             f"{r['acked_per_s']:>10,.0f}{ratio:>8}{lat['p50']:>8}{lat['p99']:>8}{lat['max']:>8}"
-            f"{r['server_cpu_us']:>8}  {checks}")
+            f"{r['server_cpu_us']:>8}{r['client_cpu_us']:>8}  {checks}")
 
 
 def report(rows: list[dict[str, Any]], a: argparse.Namespace, load0: float, seconds: float, host: str) -> str:
@@ -328,7 +345,8 @@ def report(rows: list[dict[str, Any]], a: argparse.Namespace, load0: float, seco
              f"run time {seconds:.0f} s", "", HEAD]
     lines += [_line(r, rows) for r in rows]
     lines += ["", "frames/s: acknowledged ÷ time from the first write to the last reply; latency: write → 9014 "
-              "arrival; srv µs: CPU of the server process per acknowledged frame; bad: bad frames sent."]
+              "arrival; srv µs: CPU of the server process(es) per acknowledged frame; cli µs: CPU of the simulated "
+              "stations (this process) per acknowledged frame; bad: bad frames sent."]
     for r in rows:
         if r.get("findings"):
             lines.append(f"{r['server']} {r['scenario']}: findings {r['findings']}, unknown-MN connections closed "

@@ -6,11 +6,13 @@ where they fail.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,11 +58,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_TEMPLATE: dict[str, Path] = {}
+
+
+def demo_template(env: dict[str, str]) -> Path:
+    """A ledger loaded by ``rareeco demo``, once per test session (with its CEMS stacks replayed through the
+    HJ 212 gateway it takes 20–40 s); each server starts from a copy of it."""
+    if "db" not in _TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="rareeco-demo-"))
+        atexit.register(shutil.rmtree, folder, True)
+        path = folder / "demo.db"
+        done = subprocess.run([sys.executable, "-m", "rareeco.cli", "--db", f"sqlite:///{path}", "demo"],
+                              capture_output=True, env=env, cwd=folder, timeout=600)
+        if done.returncode:
+            raise RuntimeError(f"rareeco demo failed: {done.stdout.decode()}{done.stderr.decode()}")
+        _TEMPLATE["db"] = path
+    return _TEMPLATE["db"]
+
+
 def serve_demo(tmp: Path) -> Iterator[str]:
-    """``rareeco demo --serve`` on a fresh SQLite file; yields the base URL; stops the server after."""
+    """``rareeco demo --serve`` on a fresh copy of the demo ledger; yields the base URL; stops the server after."""
     port = free_port()
-    db = f"sqlite:///{tmp / 'browser.db'}"
     env = {**os.environ, "RAREECO_USER": "browser-test"}
+    template = demo_template(env)
+    for suffix in ("", "-wal"):                      # the WAL too, should the loader have left one
+        if Path(f"{template}{suffix}").exists():
+            shutil.copyfile(f"{template}{suffix}", tmp / f"browser.db{suffix}")
+    db = f"sqlite:///{tmp / 'browser.db'}"
     proc = subprocess.Popen([sys.executable, "-m", "rareeco.cli", "--db", db, "demo", "--serve", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=tmp)
     url = f"http://127.0.0.1:{port}"

@@ -23,15 +23,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Engine:
         first = load_demo(s)
     with session_scope(eng) as s:
         second = load_demo(s)
-    assert first["created"] and len(first["imported"]) == 6   # two activity files a year, meter readings, temperatures
+    # two activity files a year, meter readings, temperatures, the ZLD records (demo/zld.yaml)
+    assert first["created"] and len(first["imported"]) == 7
     assert not second["created"] and second["imported"] == []          # idempotent
     return eng
 
 
 def test_loading_twice_changes_nothing(demo: Engine) -> None:
     with session_scope(demo) as s:
-        assert s.execute(select(func.count()).select_from(ImportBatch)).scalar_one() == 4
-        assert s.execute(select(func.count()).select_from(ActivityRecord)).scalar_one() == 492 + 240 + 517 + 240
+        # + the ZLD records (demo/zld.yaml): one batch, two salts in each of two months
+        assert s.execute(select(func.count()).select_from(ImportBatch)).scalar_one() == 4 + 1
+        assert s.execute(select(func.count()).select_from(ActivityRecord)).scalar_one() == 492 + 240 + 517 + 240 + 4
 
 
 @pytest.mark.parametrize("year", [2024, 2025])
@@ -80,7 +82,7 @@ def test_the_demo_publishes_its_declarations_once(tmp_path: Path) -> None:
         again = load_demo(s, declarations=True)
         active = {f.product_code: f for f in pact.published(s, "demo", status="Active")}
         epds = epd_service.list_epds(s, "demo")
-    assert len(first["imported"]) == 6 and again["imported"] == [] and "nothing changed" in again["message"]
+    assert len(first["imported"]) == 7 and again["imported"] == [] and "nothing changed" in again["message"]
     assert set(active) == {"prnd-oxide", "ndfeb-magnet-recycled"}
     assert active["prnd-oxide"].payload["pcf"]["pcfExcludingBiogenicUptake"].startswith("47.43")
     assert sorted((e.product_code, e.status, e.verified_by) for e in epds) == [

@@ -4,13 +4,23 @@ Each test starts a gateway in-process on an ephemeral port and talks to it over 
 simulated traffic are stored and acknowledged (the row is read from the database when its 9014 arrives), every
 kind of garbage gives its finding and connection action while another station keeps being served, slow and
 silent clients are closed after their timeouts, split uploads, unknown MN and wrong password, backpressure,
-registry refresh and a graceful stop.
+registry refresh and a graceful stop; several worker processes on one port.
+
+The gateway checks frames with the codec's fast path (:func:`rareeco.ingest.hj212.check_frame`: framing, CRC,
+header, DataTime; the rest of the data area is parsed later): tests at the end show that it agrees with
+:func:`rareeco.ingest.hj212.parse` on the golden frames, on every crafted refusal and on generated frames
+(property tests), and that :func:`rareeco.ingest.hj212.crc_fast` is the Appendix A CRC.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +30,8 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
@@ -32,6 +44,7 @@ from rareeco.ingest.hj212_gateway import (
     Gateway,
     GatewayOptions,
     add_station,
+    combine_stats,
     excerpt,
     password_hash,
     reply_frame,
@@ -40,7 +53,7 @@ from rareeco.ingest.hj212_gateway import (
 from rareeco.ingest.hj212_simulate import MALFORMED_KINDS, malformed_frame, register_stations, simulate_async
 from rareeco.ledger.db import session_scope
 from rareeco.ledger.models import AuditEntry, CemsStation, GatewayFinding, Hj212Frame
-from test_hj212 import golden_rows
+from test_hj212 import PROPERTY, appendix_a, crafted, golden_rows, messages, mutated, valid_crc_frames, wire
 
 T = TypeVar("T")
 A_MN, A_PW = "STATIONA0000000000000001", "654321"   # the station that must keep being served
@@ -97,18 +110,18 @@ async def closed_by_server(reader: asyncio.StreamReader, timeout: float = 5.0) -
 
 
 def frames(engine: Engine) -> list[Hj212Frame]:
-    with session_scope(engine) as s:
+    with session_scope(engine, read_only=True) as s:
         return list(s.execute(select(Hj212Frame).order_by(Hj212Frame.id)).scalars())
 
 
 def findings(engine: Engine) -> list[tuple[str, str]]:
-    with session_scope(engine) as s:
+    with session_scope(engine, read_only=True) as s:
         return [(f.reason, f.action) for f in s.execute(select(GatewayFinding).order_by(GatewayFinding.id))
                 .scalars()]
 
 
 def stored_qns(engine: Engine, mn: str) -> set[str | None]:
-    with session_scope(engine) as s:
+    with session_scope(engine, read_only=True) as s:
         return set(s.execute(select(Hj212Frame.qn).join(CemsStation, CemsStation.id == Hj212Frame.station_id)
                              .where(CemsStation.mn == mn)).scalars())
 
@@ -414,9 +427,7 @@ def test_new_stations_are_picked_up_by_the_registry_refresh(ledger: Engine) -> N
         r1, w1 = await asyncio.open_connection("127.0.0.1", gw.port)
         w1.write(upload("NEWSTATION01", "111111", 0))
         refused = await closed_by_server(r1)
-        while gw.stats["findings_stored"] < 1:  # the gateway idle again: SQLite's deferred BEGIN of the session
-            await asyncio.sleep(0.01)           # below cannot upgrade past another writer's commit
-        with session_scope(ledger) as s:
+        with session_scope(ledger) as s:  # a read-then-write transaction while the gateway writes (BEGIN IMMEDIATE)
             add_station(s, "acme", "baotou", "NEWSTATION01", "111111")
         await asyncio.sleep(0.4)
         r2, w2 = await asyncio.open_connection("127.0.0.1", gw.port)
@@ -505,6 +516,14 @@ def test_reply_frames_and_station_times_agree_with_the_codec() -> None:
     for m in msgs:
         answer = hj212.reply(m)
         assert reply_frame(m) == (None if answer is None else hj212.frame(answer)), m
+        raw = hj212.frame(m)
+        try:
+            head = hj212.check_frame(raw)  # what the gateway passes it
+        except hj212.FrameError:
+            with pytest.raises(hj212.FrameError):
+                hj212.parse(raw)
+        else:
+            assert reply_frame(head) == reply_frame(hj212.parse(raw))
         if m.data_time is not None:
             assert station_time(m.cp.fields["DataTime"], zone) == m.data_time.replace(tzinfo=zone)
     assert sum(reply_frame(m) is not None for m in msgs) >= 6
@@ -579,3 +598,245 @@ def test_cli_station_add_list_and_simulate_against_a_running_gateway(tmp_path: A
         assert s.scalar(select(func.count()).select_from(Hj212Frame)) == 30
         assert s.scalar(select(func.count()).select_from(CemsStation)) == 4
     engine.dispose()
+
+
+# --- several worker processes on one port ----------------------------------------------------------------------
+
+def test_combine_stats_sums_the_workers() -> None:
+    a = {"seconds": 2.0, "stations": 3, "stored": 10, "replies": 9, "paused": False, "stored_per_s": 1.5,
+         "findings_by_reason": {"bad_crc": 1}}
+    b = {"seconds": 3.0, "stations": 3, "stored": 5, "replies": 5, "paused": True, "stored_per_s": 2.0,
+         "findings_by_reason": {"bad_crc": 2, "unknown_mn": 1}}
+    out = combine_stats([a, b])
+    assert out["seconds"] == 3.0 and out["stations"] == 3 and out["stored"] == 15 and out["replies"] == 14
+    assert out["paused"] is True and out["stored_per_s"] == 3.5 and out["workers"] == 2
+    assert out["findings_by_reason"] == {"bad_crc": 3, "unknown_mn": 1} and out["stored_by_worker"] == [10, 5]
+
+
+def test_serve_with_two_workers_shares_the_port_and_loses_nothing(db_url: str) -> None:
+    """``rareeco hj212 serve --workers 2``: two processes on one port (SO_REUSEPORT); the connections are spread
+    over both, every frame is stored before its 9014, and the final counters are the workers' sum."""
+    from rareeco.ingest.hj212_simulate import simulate
+    from rareeco.ledger.db import make_engine
+
+    engine = make_engine(db_url)
+    make_org(engine)
+    with session_scope(engine) as s:
+        pairs = register_stations(s, "acme", "baotou", 40)
+    cmd = [sys.executable, "-c", "from rareeco.cli import main; main()", "--db", db_url, "hj212", "serve",
+           "--port", "0", "--workers", "2", "--json", "--stats-s", "3600"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        found = re.search(r"listening on 127\.0\.0\.1:(\d+) \(2 worker processes\)", line)
+        assert found, line + proc.stderr.read()
+        sim = simulate(pairs, 2000, rate=0, port=int(found.group(1)), window=2, malformed=10, seed=5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert sim["sent"] == sim["acked"] == 2000 and sim["unacked"] == 0
+    assert result["workers"] == 2 and result["stored"] == result["replies"] == 2000
+    assert all(n > 0 for n in result["stored_by_worker"]), result["stored_by_worker"]
+    assert result["findings_by_reason"] == sim["malformed_sent"]
+    with session_scope(engine, read_only=True) as s:
+        assert s.scalar(select(func.count()).select_from(Hj212Frame)) == 2000
+    engine.dispose()
+
+
+# --- the fast path: hj212.check_frame and hj212.crc_fast agree with the codec -----------------------------------
+
+#: The crafted refusals of tests/test_hj212.py whose problem is inside the data area (not DataTime): the
+#: gateway's check passes them, the processing step's parse finds them.
+CP_CONTENT = {"entry without =", "bad key", "conflicting values"}
+
+
+def _fields(m: hj212.Message | hj212.FrameHeader) -> tuple[Any, ...]:
+    data_time = m.data_time if isinstance(m, hj212.FrameHeader) else m.cp.fields.get("DataTime")
+    return m.segment, m.st, m.cn, m.pw, m.mn, m.qn, m.flag, m.pnum, m.pno, data_time, dict(m.extra)
+
+
+def _outcome(check: Callable[[bytes], Any], raw: bytes) -> tuple[str, Any]:
+    try:
+        return "accepted", check(raw)
+    except hj212.FrameError as exc:
+        return exc.reason, exc
+
+
+def test_crc_fast_is_the_appendix_a_crc_of_the_golden_frames() -> None:
+    for _name, text, _modbus in golden_rows():
+        data = text[6:-4].encode()
+        assert hj212.crc_fast(data) == hj212.crc(data) == int(text[-4:], 16)
+    for data in (b"", b"Q", b"QN", b"QN=", bytes(range(256)) * 40):
+        assert hj212.crc_fast(data) == hj212.crc(data)
+
+
+@settings(PROPERTY, max_examples=500)
+@given(st.binary(max_size=3000))
+def test_property_crc_fast_equals_appendix_a(data: bytes) -> None:
+    assert hj212.crc_fast(data) == hj212.crc(data) == appendix_a(data)
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_check_frame_accepts_every_golden_frame_as_parse_does(name: str) -> None:
+    raw = GOLDEN[name]
+    for variant in (raw, raw[:-2], raw[:-6] + raw[-6:-2].lower() + b"\r\n"):
+        assert _fields(hj212.check_frame(variant)) == _fields(hj212.parse(variant))
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_every_golden_frame_is_stored_by_the_gateway_as_received(engine: Engine, name: str) -> None:
+    raw = GOLDEN[name]
+    msg = hj212.parse(raw)
+    make_org(engine)
+    with session_scope(engine) as s:
+        add_station(s, "acme", "baotou", msg.mn, msg.pw)
+
+    async def scenario(gw: Gateway) -> None:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        writer.write(raw)
+        while not gw.stats["stored"]:
+            await asyncio.sleep(0.01)
+        writer.close()
+
+    _, stats = run(engine, scenario)
+    [row] = frames(engine)
+    assert (row.segment, row.cn, row.st, row.qn) == (msg.segment, msg.cn, msg.st, msg.qn)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert (row.data_time and row.data_time.replace(tzinfo=None)) == (
+        msg.data_time and msg.data_time.replace(tzinfo=shanghai).astimezone(ZoneInfo("UTC")).replace(tzinfo=None))
+    assert hj212.parse(hj212.frame(row.segment)) == msg  # the processing step reads back the same message
+    assert stats["findings"] == 0
+
+
+@pytest.mark.parametrize("reason,case,raw", crafted(), ids=[f"{r}-{c}" for r, c, _ in crafted()])
+def test_check_frame_refuses_every_crafted_frame_with_the_codecs_reason(reason: str, case: str, raw: bytes) -> None:
+    got, exc = _outcome(hj212.check_frame, raw)
+    if case in CP_CONTENT:
+        assert got == "accepted" and exc.segment == raw[6:-6].decode()  # stored; parsing it finds the problem
+        assert reason == "bad_field"
+    else:
+        assert got == reason, exc
+        assert exc.message == _outcome(hj212.parse, raw)[1].message  # the codec's own words
+
+
+def test_gateway_reports_header_and_datatime_problems_and_stores_data_area_problems(ledger: Engine) -> None:
+    """The frame-level refusals that reach the gateway's check (header fields, version, DataTime) are findings
+    with the codec's reason; problems inside the data area are stored, for the processing step."""
+    base = f"QN=20260101000100000;ST=31;CN=2051;PW={A_PW};MN={A_MN};Flag=5;CP=&&DataTime=20260101000100;"
+    refused = {
+        "bad_field": [wire(base.replace("CN=2051", "CN=20a1") + "a21026-Avg=1&&"),
+                      wire(base.replace("Flag=5", "Flag=300") + "a21026-Avg=1&&"),
+                      wire(base.replace("Flag=5", "Flag=7") + "a21026-Avg=1&&"),  # split, no PNUM/PNO
+                      wire(base.replace("DataTime=20260101000100", "DataTime=20261301000000") + "a=1&&"),
+                      wire(base + "a21026-Avg=1")],                                  # CP not closed
+        "unsupported_version": [wire(base.replace("Flag=5", "Flag=9") + "a21026-Avg=1&&")],
+    }
+    stored = [wire(base + "a21026-Avg=1;a21026-Avg=2&&"), wire(base + "junk&&"), wire(base + "a 1-Rtd=1&&")]
+
+    async def scenario(gw: Gateway) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        answered = 0
+        for raw in [r for rs in refused.values() for r in rs] + stored:
+            writer.write(raw + upload(A_MN, A_PW, 7))  # a valid frame behind each one
+            answered += (await reply(reader)).cn == "9014"
+        writer.close()
+        return answered
+
+    answered, stats = run(ledger, scenario)
+    n_refused = sum(len(r) for r in refused.values())
+    assert answered == n_refused + len(stored)
+    assert stats["findings_by_reason"] == {reason: len(rs) for reason, rs in refused.items()}
+    segments = [r.segment for r in frames(ledger)]
+    for raw in stored:  # stored as received; parsing the stored segment finds the data-area problem
+        seg = raw[6:-6].decode()
+        assert seg in segments
+        with pytest.raises(hj212.FrameError) as err:
+            hj212.parse(raw)
+        assert err.value.reason == "bad_field"
+
+
+def _agree(raw: bytes, max_segment: int = hj212.MAX_SEGMENT_BYTES) -> None:
+    """check_frame and parse agree: the same fields when parse accepts; the same reason when parse refuses —
+    except a refusal for the data area (other than DataTime), which check_frame passes."""
+    want, msg = _outcome(lambda r: hj212.parse(r, max_segment=max_segment), raw)
+    got, head = _outcome(lambda r: hj212.check_frame(r, max_segment=max_segment), raw)
+    FAST_COUNT[want] = FAST_COUNT.get(want, 0) + 1
+    if want == "accepted":
+        assert got == "accepted" and _fields(head) == _fields(msg), raw
+    elif got == "accepted":
+        assert want == "bad_field", raw
+        cp = re.search(r"(?:^|;)CP=&&", head.segment)
+        assert cp is not None
+        with pytest.raises(hj212.FrameError):  # the refusal comes from the data area alone …
+            hj212._parse_cp(head.segment[cp.end():-2])
+        header_only = hj212._parse_segment(head.segment[:cp.end()] + "&&")  # … the header is fine
+        assert (header_only.st, header_only.cn, header_only.mn, header_only.pw, header_only.qn, header_only.flag,
+                header_only.pnum, header_only.pno) == (head.st, head.cn, head.mn, head.pw, head.qn, head.flag,
+                                                       head.pnum, head.pno)
+    else:
+        assert got == want, (raw, head, msg)
+
+
+FAST_COUNT: dict[str, int] = {}
+STAMPS = ["20160801085857", "20160801085857123", "20161301000000", "20160230000000", "20160801246000",
+          "2016080108585", "201608010858571", "20000229235959", "19000229000000", "00000101000000"]
+CP_ITEMS = ["a21026-Rtd=1.5", "a21026-Flag=N", "QnRtn=1", "x-Info=稀土", "k=", "junk", "a 1=2", "a21026-Rtd=2",
+            "=1", "DataTime", " DataTime = 20160801085857 ", "DataTimeX=1", "a-DataTime=1"]
+
+
+@st.composite
+def data_time_frames(draw: st.DrawFn) -> bytes:
+    """Frames with a well-formed header (in Table 3's order or not) and a data area made of DataTime entries —
+    valid, invalid, repeated, with blanks — and other entries, good and bad."""
+    header = ["QN=20160801085857223", "ST=31", "CN=2051", "PW=123456", "MN=010000A8900016F000169DC0",
+              draw(st.sampled_from(["Flag=5", "Flag=4", "Flag=9", "Flag=7;PNUM=2;PNO=1", "Flag=6;PNUM=1;PNO=2"]))]
+    if draw(st.booleans()):
+        header = draw(st.permutations(header))
+    stamps = st.sampled_from(STAMPS) | st.from_regex(r"[0-9]{14}([0-9]{3})?", fullmatch=True)
+    items = draw(st.lists(st.sampled_from(CP_ITEMS) | stamps.map(lambda t: f"DataTime={t}"), max_size=5))
+    seps = draw(st.lists(st.sampled_from([";", ","]), min_size=len(items), max_size=len(items)))
+    cp = "".join(sep + item for sep, item in zip(seps, items, strict=True))[1:]
+    return wire(";".join([*header, "CP=&&" + cp + "&&"]))
+
+
+@settings(PROPERTY, max_examples=400)
+@given(messages())
+def test_property_check_frame_agrees_with_parse_on_valid_frames(msg: hj212.Message) -> None:
+    _agree(hj212.frame(msg, max_segment=9999), max_segment=9999)
+
+
+@settings(PROPERTY, max_examples=1000)
+@given(valid_crc_frames() | data_time_frames())
+def test_property_check_frame_agrees_with_parse_on_header_and_data_time(raw: bytes) -> None:
+    _agree(raw)
+
+
+@settings(PROPERTY, max_examples=1000)
+@given(mutated() | st.binary(max_size=200))
+def test_property_check_frame_agrees_with_parse_on_damaged_frames(raw: bytes) -> None:
+    _agree(raw)
+
+
+def test_check_frame_property_report(capsys: pytest.CaptureFixture[str]) -> None:
+    """How many generated frames the agreement tests compared, by parse's outcome (shown with ``pytest -s``)."""
+    with capsys.disabled():
+        print(f"\ncheck_frame vs parse: {sum(FAST_COUNT.values())} frames {dict(sorted(FAST_COUNT.items()))}")
+
+
+def test_the_binary_copy_types_are_the_models_column_types() -> None:
+    from sqlalchemy import Boolean, DateTime, Integer, String, Text
+
+    from rareeco.ingest.hj212_gateway import FINDING_COLUMNS, FRAME_COLUMNS, PG_TYPES
+
+    want = {Integer: "int4", String: "text", Text: "text", DateTime: "timestamptz", Boolean: "bool"}
+    for model, columns in ((Hj212Frame, FRAME_COLUMNS), (GatewayFinding, FINDING_COLUMNS)):
+        table = model.__table__
+        names = [c.name for c in table.columns if not c.primary_key]
+        assert sorted(names) == sorted(columns), model
+        kinds = tuple(next(v for k, v in want.items() if isinstance(table.c[c].type, k)) for c in columns)
+        assert PG_TYPES[columns] == kinds
+        assert all(table.c[c].type.timezone for c in columns if kinds[columns.index(c)] == "timestamptz")

@@ -26,6 +26,8 @@ from rareeco.errors import Finding, RareecoError
 from rareeco.ingest.hj212_cli import hj212_app
 from rareeco.ingest.supplier_cli import supplier_app
 from rareeco.lca.cli import lca_app
+from rareeco.monitoring.compliance_cli import compliance_app
+from rareeco.monitoring.zld_cli import zld_app
 
 app = typer.Typer(help="rareeco — carbon accounting for the rare-earth industry / 稀土行业碳核算平台",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -56,6 +58,8 @@ app.add_typer(pact_app, name="pact")
 app.add_typer(supplier_app, name="supplier")
 app.add_typer(circularity_app, name="circularity")
 app.add_typer(hj212_app, name="hj212")
+app.add_typer(compliance_app, name="compliance")
+app.add_typer(zld_app, name="zld")
 add_energy_commands(energy_app)
 energy_app.add_typer(measure_app, name="measure")
 
@@ -875,12 +879,19 @@ def user_passwd(username: str, actor: Actor = None) -> None:
 def demo_cmd(serve: Annotated[bool, typer.Option("--serve", help="then serve the web API")] = False,
              host: str = "127.0.0.1", port: int = 8000) -> None:
     """Load the demo organisation 'demo' (idempotent), and optionally serve it."""
-    from rareeco.demo.load import load_demo
+    from rareeco.demo.compliance import load_compliance
+    from rareeco.demo.load import _has_declarations, load_demo, publish_declarations
     from rareeco.ledger.accounts import DEMO_PASSWORD
 
     with session() as s:
-        info = load_demo(s, progress=lambda msg: err.print(msg, highlight=False), declarations=True)
+        info = load_demo(s, progress=lambda msg: err.print(msg, highlight=False))
     out.print(info["message"], highlight=False)
+    # the stacks through an in-process HJ 212 gateway, after the commit: the gateway writes on its own connections
+    out.print(load_compliance(engine(), progress=lambda msg: err.print(msg, highlight=False)), highlight=False)
+    with session() as s:   # the declarations last: the EPDs' module A3 reads the stacks' measured emissions
+        published = [] if _has_declarations(s) else publish_declarations(s)
+    if published:
+        out.print("published: " + "; ".join(published), highlight=False)
     out.print(f"demo API token (demo only): {info['token']}", highlight=False)
     if serve:
         out.print(f"sign in at http://{host}:{port}/ as demo / {DEMO_PASSWORD} (admin) or demo-verifier / "
@@ -918,4 +929,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # ``python -m rareeco.cli``: the sub-commands import rareeco.cli for --db; let them find this module, not a
+    # second copy without the option's value
+    sys.modules["rareeco.cli"] = sys.modules[__name__]
     main()

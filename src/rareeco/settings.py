@@ -72,6 +72,9 @@ SETTINGS = [
             "codec tests check their own copy against."),
     Setting("RAREECO_TEST_MQTT", "127.0.0.1:1883",
             "Tests only: host:port of the MQTT broker (Mosquitto) the live meter-reading tests publish to."),
+    Setting("RAREECO_TEST_WEBHOOK_SECRET", "",
+            "Tests only: the variable the compliance tests name as `webhook.secret_env` (a plant names its own "
+            "variable in its compliance settings; see docs/compliance.md)."),
 ]
 BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -45,6 +45,12 @@ _DEFINITIONS = [
     "CNY = [currency_cny]",
     "USD = [currency_usd]",
     "EUR = [currency_eur]",
+    # EN 15804+A2 / EF 3.1 characterisation units (AP, EP-terrestrial, EP-marine, EP-freshwater): each its own
+    # dimension, so an acidification factor is never added to a eutrophication one
+    "mol_H_eq = [acidification_mol_h_eq]",
+    "mol_N_eq = [eutrophication_mol_n_eq]",
+    "kg_N_eq = [eutrophication_kg_n_eq]",
+    "kg_P_eq = [eutrophication_kg_p_eq]",
 ]
 for _d in _DEFINITIONS:
     ureg.define(_d)
@@ -61,6 +67,11 @@ ALIASES: Mapping[str, str] = {
     "nm3": "Nm3", "nm³": "Nm3", "标方": "Nm3", "万nm3": "wanNm3", "万立方米": "10000 * meter ** 3",
     "t·km": "tkm", "t*km": "tkm", "tkm": "tkm", "t km": "tkm", "吨公里": "tkm",
     "kgce": "kgce", "tce": "tce",
+    # characterisation units as EN 15804+A2 writes them (matched without spaces, lower case)
+    **{f"{eq}{dot}{per}": f"{unit}{' / ' + per_unit if per else ''}"
+       for eq, unit in (("molh+eq", "mol_H_eq"), ("molneq", "mol_N_eq"), ("kgneq", "kg_N_eq"),
+                        ("kgpeq", "kg_P_eq"))
+       for dot in ("", ".") for per, per_unit in (("", ""), ("/kg", "kilogram"), ("/t", "tonne"))},
 }
 
 

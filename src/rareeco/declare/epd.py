@@ -19,6 +19,12 @@ What is declared
   scenario (:func:`recycling_module_d`, with :func:`rareeco.lca.recycling.module_d`):
   ``D = net × (E_route − E_virgin × Q)`` (EN 15804+A2 6.4.3.3), the recycled-oxide route as the recycling
   process and the primary oxide as the substituted product.
+* **AP, EP-terrestrial, EP-marine for module A3 only** (:func:`measured_indicators`) when the product's line has
+  direct emissions measured by CEMS (SO2, NOx, fluoride, particulate: ``direct_emissions_kg`` of the footprint)
+  and the organisation's chosen factor sets hold characterisation factors (kind ``characterisation``, key
+  ``<indicator>:<substance>``): ``A3 = Σ kg × CF``.  A1, A2 and the A1–A3 total stay ND (``nd_upstream_non_ghg``):
+  rareeco holds no upstream non-GHG inventory.  EP-freshwater (phosphorus to fresh water) is not affected by
+  these air emissions.
 * Every other indicator of the EN 15804+A2 list (EF 3.1, ``data/EN15804_A2_EF31_indicators.csv``) is
   **not declared (ND)** with its reason, never zero; every other module is **MND**.
 
@@ -71,6 +77,12 @@ CORE_IMPACT = ("GWP-total", "GWP-fossil", "GWP-biogenic", "GWP-luluc", "ODP", "A
 """Core environmental impact indicators of EN 15804+A2 (the others of the LCIA list are additional)."""
 RESOURCE = ("PERE", "PERM", "PERT", "PENRE", "PENRM", "PENRT", "SM", "RSF", "NRSF", "FW")
 WASTE = ("HWD", "NHWD", "RWD")
+MEASURED = ("AP", "EP-terrestrial", "EP-marine")
+"""Indicators declared for module A3 from the CEMS-measured direct emissions (with characterisation factors)."""
+CHARACTERISATION_KIND = "characterisation"
+CHARACTERISATION_UNITS = {"AP": "mol H+ eq/kg", "EP-terrestrial": "mol N eq/kg", "EP-marine": "kg N eq/kg"}
+"""The unit a characterisation factor is converted to: per kg of the substance as the CEMS measures it."""
+UPSTREAM_ND = ("A1", "A2", AGGREGATE)
 VERIFICATIONS = ("external", "internal")
 STATUSES = ("draft", "in_verification", "verified", "published", "superseded")
 
@@ -314,6 +326,67 @@ def per_kg(fp: Mapping[str, Any]) -> dict[str, float]:
     return {k: v / kg for k, v in gwp_indicators(fp).items()}
 
 
+# ------------------------------------------------------------------ measured non-GHG indicators (A3)
+
+def measured_indicators(kg: Mapping[str, float], factors: Mapping[str, Mapping[str, Mapping[str, Any]]]
+                        ) -> dict[str, dict[str, Any]]:
+    """Module A3 of AP, EP-terrestrial and EP-marine from the measured direct emissions of one declared unit.
+
+    ``kg``: substance → kg per declared unit (the footprint's ``direct_emissions_kg``); ``factors``: indicator →
+    substance → ``{"value": CF in CHARACTERISATION_UNITS[indicator], "factor_id", "cite", "tag"}``.
+
+    Returns, for each indicator with a factor for at least one measured substance,
+    ``{"A3": Σ kg × CF, "terms": [{substance, kg, cf, value, factor_id, cite, tag}], "uncharacterised": [...]}``
+    (measured substances without a factor for that indicator: not counted, and said so).
+
+    Notes
+    -----
+    ``A3 = Σ_s m_s × CF_s`` (EN 15804:2012+A2:2019 Annex C; the characterisation model is the one of the
+    factor set the organisation chose).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for ind in MEASURED:
+        cfs = factors.get(ind, {})
+        terms: list[dict[str, Any]] = [
+            {"substance": s, "kg": m, "cf": float(cfs[s]["value"]), "value": m * float(cfs[s]["value"]),
+             "factor_id": cfs[s].get("factor_id"), "cite": cfs[s].get("cite"), "tag": cfs[s].get("tag")}
+            for s, m in sorted(kg.items()) if s in cfs]
+        if terms:
+            out[ind] = {"A3": math.fsum(float(t["value"]) for t in terms), "terms": terms,
+                        "uncharacterised": sorted(s for s in kg if s not in cfs)}
+    return out
+
+
+def measured_texts(content: Mapping[str, Any], lang: str = "en") -> list[str]:
+    """The notes of a declaration's measured A3 indicators in ``lang`` (en | zh; empty when none)."""
+    from rareeco.declare.epd_labels import labels
+
+    m = content.get("measured") or {}
+    inds = m.get("indicators") or {}
+    if not inds:
+        return []
+    L = labels(lang)
+    zh = lang == "zh"
+    names = {"SO2": {"en": "SO2", "zh": "二氧化硫"}, "NOx": {"en": "NOx (as NO2)", "zh": "氮氧化物（以 NO2 计）"},
+             "fluoride": {"en": "fluoride (as F)", "zh": "氟化物（以 F 计）"},
+             "particulate": {"en": "particulate matter", "zh": "颗粒物"}}
+    sep = "、" if zh else ", "
+    subst = sep.join(f"{names.get(s, {}).get(lang, s)} {v:.6g} kg" for s, v in sorted(m["kg"].items()))
+    factors = sep.join(sorted({t["cite"] or t["factor_id"] for i in inds.values() for t in i["terms"]}))
+    short = [o for o in m.get("outlets", []) if o["valid_h"] + o["substituted_h"] < o["year_h"]]
+    hours = sep.join(sorted({f"{o['outlet']} {o['valid_h']} + {o['substituted_h']} / {o['year_h']} h" for o in short}))
+    coverage = L["measured_coverage_short"].format(hours=hours) if short else L["measured_coverage_full"]
+    outlets = sep.join(sorted({str(o["outlet"]) for o in m.get("outlets", [])}))
+    texts = [L["measured_note"].format(indicators=sep.join(inds), outlets=outlets, year=m["year"],
+                                       substances=subst, unit=content["product"]["declared_unit"], factors=factors,
+                                       coverage=coverage)]
+    for ind, v in inds.items():
+        if v["uncharacterised"]:
+            texts.append(L["measured_uncharacterised"].format(
+                indicator=ind, substances=sep.join(names.get(s, {}).get(lang, s) for s in v["uncharacterised"])))
+    return [*texts, L["nd_upstream_non_ghg"], L["measured_freshwater"]]
+
+
 # ------------------------------------------------------------------ module D
 
 @dataclass(frozen=True)
@@ -425,6 +498,9 @@ class DeclarationInput:
     oxide_footprints: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     # allocation → oxide code → product_footprint of that oxide (for module D)
     ledger_period: dict[str, Any] = field(default_factory=dict)
+    measured: dict[str, Any] = field(default_factory=dict)
+    # the CEMS-measured direct emissions of the product's line: year, line, kg (substance → kg per declared
+    # unit), outlets (rows with hours), factors (indicator → substance → characterisation factor)
 
 
 def _module_d(inp: DeclarationInput) -> tuple[dict[str, Any] | None, dict[str, Any] | None,
@@ -481,6 +557,7 @@ def declaration(inp: DeclarationInput) -> dict[str, Any]:
     biogenic_zero = gwp["GWP-biogenic"] == 0 and gwp["GWP-luluc"] == 0
     d, d_reason, d_by_allocation = _module_d(inp)
     cat = activities()
+    measured = measured_indicators(inp.measured.get("kg") or {}, inp.measured.get("factors") or {})
 
     results: list[dict[str, Any]] = []
     for ind in indicators():
@@ -495,6 +572,9 @@ def declaration(inp: DeclarationInput) -> dict[str, Any]:
             if d is not None:
                 values["D"] = d["values"][ind.code]
             row.update(status="declared", reason=None, values=values)
+        elif ind.code in measured:
+            row.update(status="declared", reason=None, values={"A3": measured[ind.code]["A3"]},
+                       nd_modules={m: "nd_upstream_non_ghg" for m in UPSTREAM_ND}, basis="measured_a3")
         else:
             row.update(status="ND", values={},
                        reason="nd_no_characterisation" if ind.kind == "lcia" else "nd_no_inventory")
@@ -541,6 +621,9 @@ def declaration(inp: DeclarationInput) -> dict[str, Any]:
         "iso14067_basis": fp["iso14067"].get("basis", ""),
         "excluded": fp.get("excluded", []), "notes": fp.get("notes", []),
         "background": inp.background,
+        **({"measured": {"year": inp.measured.get("year"), "line": inp.measured.get("line"),
+                         "kg": dict(inp.measured.get("kg") or {}), "outlets": list(inp.measured.get("outlets") or []),
+                         "indicators": measured}} if measured else {}),
         "ledger_period": inp.ledger_period,
         "settings": st.to_dict(),
         "provenance": {k: v for k, v in fp.get("provenance", {}).items() if k != "calculated_at"},

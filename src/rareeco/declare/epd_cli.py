@@ -207,7 +207,8 @@ def show_cmd(epd_id: EpdId, org: Org, as_json: Annotated[bool, typer.Option("--j
                 t.add_column(col, justify="left" if col in ("indicator", "unit") else "right", no_wrap=True)
             for r in e.content["results"]:
                 if r["status"] == "declared":
-                    t.add_row(r["code"], r["unit"], *(f"{r['values'][m]:.3f}" if m in r["values"] else "MND"
+                    t.add_row(r["code"], r["unit"], *(f"{r['values'][m]:.3f}" if m in r["values"] else
+                                                      "ND" if m in r.get("nd_modules", {}) else "MND"
                                                       for m in ("A1-A3", "A1", "A2", "A3", "D")))
             cli.out.print(t)
             nd = [r["code"] for r in e.content["results"] if r["status"] == "ND"]

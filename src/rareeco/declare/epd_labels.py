@@ -187,6 +187,18 @@ EN: dict[str, str] = {
                               "for this indicator.",
     "nd_no_inventory": "Not declared: the footprint keeps no inventory of energy, resources, water, waste or output "
                        "flows per declared unit (the background factors are CO2e only).",
+    "nd_upstream_non_ghg": "A1, A2 and the A1–A3 total not declared: rareeco holds no inventory of non-greenhouse-gas "
+                           "emissions upstream (raw materials, purchased inputs, transport, electricity generation); "
+                           "only module A3's measured direct emissions are declared.",
+    "measured_title": "Measured direct emissions (CEMS), module A3",
+    "measured_note": "{indicators}: module A3 from the direct emissions measured by the CEMS of {outlets} in "
+                     "{year} ({substances} per {unit}), allocated to the product like the line's other direct "
+                     "emissions and characterised with {factors}. {coverage}",
+    "measured_coverage_full": "The CEMS covered every hour of the year.",
+    "measured_coverage_short": "Coverage: {hours} — missing hours are not extrapolated.",
+    "measured_uncharacterised": "{indicator}: no characterisation factor for {substances} (not counted).",
+    "measured_freshwater": "EP-freshwater is not affected by these air emissions (it counts phosphorus emissions to "
+                           "fresh water) and stays not declared.",
     "group_core": "Core environmental impact indicators",
     "group_additional": "Additional environmental impact indicators",
     "group_resource": "Use of resources",
@@ -433,6 +445,15 @@ ZH: dict[str, str] = {
                               "F 3.1 特征化因子。",
     "nd_no_inventory": "未声明：碳足迹未按声明单位记录能源、资源、水、废弃物或输出流的清单（背景因子仅为二氧化碳当量）"
                        "。",
+    "nd_upstream_non_ghg": "A1、A2 及 A1–A3 合计未声明：rareeco 没有上游（原材料、外购投入、运输、发电）"
+                           "非温室气体排放的清单；仅声明 A3 模块的实测直接排放。",
+    "measured_title": "实测直接排放（CEMS），A3 模块",
+    "measured_note": "{indicators}：A3 模块来自 {year} 年 {outlets} 的 CEMS 实测直接排放（每 {unit}：{substances}），"
+                     "按产线其他直接排放的方式分配给本产品，并用 {factors} 特征化。{coverage}",
+    "measured_coverage_full": "CEMS 覆盖了全年每个小时。",
+    "measured_coverage_short": "覆盖情况：{hours} — 缺失小时不外推。",
+    "measured_uncharacterised": "{indicator}：{substances} 没有特征化因子（未计入）。",
+    "measured_freshwater": "淡水富营养化（EP-freshwater）不受这些大气排放影响（它计算排入淡水的磷），仍未声明。",
     "group_core": "核心环境影响指标",
     "group_additional": "附加环境影响指标",
     "group_resource": "资源使用",

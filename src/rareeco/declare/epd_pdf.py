@@ -128,6 +128,7 @@ def view(content: Mapping[str, Any], meta: Mapping[str, Any], lang: str = "en",
         "software": L["software_value"].format(version=content["provenance"].get("software_version")
                                                or rareeco.__version__),
         "d": d_view,
+        "measured_notes": model.measured_texts(content, "zh" if zh else "en"),
         "verification_kind": L[f"verification_{vkind}"], "vkind": vkind,
         "statement": (L["verification_statement_value"].format(
             verifier=meta["verified_by"], version=meta["version"], kind=L[f"verification_{vkind}"],

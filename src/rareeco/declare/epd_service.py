@@ -36,6 +36,8 @@ from rareeco.footprint.service import config_of, footprints, product_footprint, 
 from rareeco.ledger import accounts, audit
 from rareeco.ledger.models import Epd, EpdComment, Organisation, PeriodLock, Site
 from rareeco.ledger.structure import get_org, now
+from rareeco.reference import FactorTable
+from rareeco.units import conversion_factor
 
 
 class IntegrityError(RareecoError, ValueError):
@@ -95,7 +97,8 @@ def declaration_for(session: Session, org_id: str, product: str, year: int, sett
     allocation = fp["allocation"]
     shown = [a for a in ALLOCATIONS if a in payload["footprints"]]
     fps = {a: product_footprint(payload, product, a) for a in shown}
-    built, _ = systems(read_year(session, org_id, year), payload["gwp_set"])
+    ly = read_year(session, org_id, year)
+    built, _ = systems(ly, payload["gwp_set"])
     per_declared_t = model.declared_kg(fp) / 1000.0
     terms = model.module_terms(built[allocation], product, per_declared_t)
     sites = _sites(session, org_id)
@@ -123,7 +126,30 @@ def declaration_for(session: Session, org_id: str, product: str, year: int, sett
         oxide_footprints={a: {ox: product_footprint(payload, ox, a) for ox in oxides if ox in payload["products"]}
                           for a in shown},
         ledger_period=_period(session, org_id, year),
+        measured=measured_input(ly.table, fp),
     ))
+
+
+def measured_input(table: FactorTable, fp: dict[str, Any]) -> dict[str, Any]:
+    """The product's CEMS-measured direct emissions (``direct_emissions_kg`` of its footprint) with the
+    characterisation factors of the chosen factor sets (kind ``characterisation``, key ``<indicator>:<substance>``),
+    converted to :data:`rareeco.declare.epd.CHARACTERISATION_UNITS`; empty when the line has none."""
+    kg = dict(fp.get("direct_emissions_kg") or {})
+    if not kg:
+        return {}
+    year = int(fp["year"])
+    factors: dict[str, dict[str, dict[str, Any]]] = {}
+    for ind in model.MEASURED:
+        for substance in kg:
+            key = f"{ind}:{substance}"
+            f = table.find(model.CHARACTERISATION_KIND, key, year) or table.find(model.CHARACTERISATION_KIND, key)
+            if f is None:
+                continue
+            value = f.value * conversion_factor(f.unit, model.CHARACTERISATION_UNITS[ind])
+            factors.setdefault(ind, {})[substance] = {"value": value, "factor_id": f.factor_id, "cite": f.cite(),
+                                                      "tag": f.tag, "set_id": f.set_id}
+    return {"year": year, "line": fp["line"], "kg": kg, "outlets": list(fp.get("measured_outlets") or []),
+            "factors": factors}
 
 
 # ------------------------------------------------------------------ reading

@@ -4,7 +4,8 @@ The data set follows the InData ILCD+EPD format (``schemas/EPD_DataSet.xsd``, th
 the EPD extensions of 2013 and 2019): name and comments in English and Chinese, the reference year and
 validity, the LCIA results of the declared indicators — one ``LCIAResult`` per indicator, referenced by
 its EF 3.1 UUID from ``data/EN15804_A2_EF31_indicators.csv``, with one ``epd2013:amount`` per declared
-module (``A1-A3``, and ``D`` under its scenario) and the indicator's unit group.  Amounts are numbers only:
+module (``A1-A3``, and ``D`` under its scenario; ``A3`` alone for AP and EP from measured direct emissions,
+whose A1–A3 total is not declared) and the indicator's unit group.  Amounts are numbers only:
 an indicator not declared has no ``LCIAResult`` (never a zero), and the data set's comments list it with the
 reason.  A module not declared (MND) has no amount.
 
@@ -99,7 +100,8 @@ def _texts(content: Mapping[str, Any], L: Mapping[str, str]) -> dict[str, str]:
         f"{L['registration']}{L['colon']}{L['not_registered']}",
         f"{L['declared_unit']}{L['colon']}{p['declared_unit']}",
     ]) + stop + L["comparability_value"]
-    advice = " ".join([L["nd_legend"], L["nd_intro"], nd_text, mnd,
+    measured = model.measured_texts(content, "zh" if L is ZH else "en")
+    advice = " ".join([L["nd_legend"], L["nd_intro"], nd_text, *measured, mnd,
                        *( [L["d_assumption_rate"], L["d_assumption_content"], L["d_assumption_c"]] if d else [])])
     technology = L["product_description_value"].format(
         name=p["name_zh"] if L is ZH and p["name_zh"] else p["name"], line=p["line"], site=p["site_name"],
@@ -207,7 +209,12 @@ def to_xml(content: Mapping[str, Any], meta: Mapping[str, Any]) -> bytes:
         _ref(lr, ":referenceToLCIAMethodDataSet", "LCIA method data set", r["uuid"], r["name"], r["version"],
              f"../lciamethods/{r['uuid']}")
         o = _el(lr, "common:other")
-        _el(o, "epd2013:amount", _num(r["values"][model.AGGREGATE]), epd2013__module=model.AGGREGATE)
+        # the A1–A3 total when declared, else the modules declared alone (AP, EP from measured A3 emissions);
+        # a module not declared has no amount (never a zero)
+        mods = [model.AGGREGATE] if model.AGGREGATE in r["values"] else [m for m in ("A1", "A2", "A3")
+                                                                          if m in r["values"]]
+        for m in mods:
+            _el(o, "epd2013:amount", _num(r["values"][m]), epd2013__module=m)
         if "D" in r["values"]:
             _el(o, "epd2013:amount", _num(r["values"]["D"]), epd2013__module="D", epd2013__scenario=D_SCENARIO)
         _ref(o, "epd2013:referenceToUnitGroupDataSet", "unit group data set", r["unit_group_uuid"], r["unit"],

@@ -10,6 +10,11 @@ Freshwater eutrophication: openEPD's ``ep-fresh`` is in kg PO4 eq, EN 15804+A2's
 rareeco does not declare EP-freshwater (no characterisation factors), so ``ep-fresh`` is absent — a future
 declaration would convert with the molar-mass ratio PO4/P (94.97/30.97 = 3.066) and say so.
 
+Acidification and eutrophication declared for module A3 only (from CEMS-measured direct emissions;
+:func:`rareeco.declare.epd.measured_indicators`): openEPD's scope sets take ``A3`` without ``A1A2A3``, so ``ap``
+(molHe), ``ep-terr`` (molNe) and ``ep-marine`` (kgNe) carry the A3 value alone, under ``EF 3.1`` when every factor
+used is cited (tag V or S), else under ``Unknown LCIA``; the discussion says A1, A2 and A1–A3 are not declared.
+
 The declaration's UUID is kept in ``alt_ids`` (openEPD ``id`` takes only registered open-xPD ids).
 """
 
@@ -27,6 +32,8 @@ GWP_KEYS = {"GWP-total": "gwp", "GWP-fossil": "gwp-fossil", "GWP-biogenic": "gwp
             "GWP-luluc": "gwp-luluc"}
 SCOPES = {model.AGGREGATE: "A1A2A3", "D": "D"}
 METHODS = {"ar6": "IPCC AR6", "ar5": "IPCC AR5"}
+MEASURED_KEYS = {"AP": ("ap", "molHe"), "EP-terrestrial": ("ep-terr", "molNe"), "EP-marine": ("ep-marine", "kgNe")}
+"""openEPD impact keys and units of the indicators declared from measured direct emissions (A3 only)."""
 ALT_ID_DOMAIN = "rareeco"
 
 
@@ -37,6 +44,10 @@ def _discussion(content: Mapping[str, Any]) -> str:
     for reason in sorted({r["reason"] for r in nd}):
         parts.append(f"* {', '.join(r['code'] for r in nd if r['reason'] == reason)}: {EN[reason]}")
     parts.append("* EP-freshwater: openEPD's ep-fresh is in kg PO4 eq, EN 15804+A2 uses kg P eq; not declared.")
+    measured = model.measured_texts(content, "en")
+    if measured:
+        parts += ["", "# Measured direct emissions (module A3)", *measured,
+                  "In this document ap, ep-terr and ep-marine carry module A3 only (no A1A2A3: not declared)."]
     parts += ["", "# Modules", EN["boundary_note"],
               *(f"* {EN[m['code']].format(**m['args'])}" for m in content["mnd_reasons"]),
               "", "# From the footprint to the modules", EN["mapping_intro"],
@@ -64,6 +75,13 @@ def to_dict(content: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, An
         if r["code"] in GWP_KEYS and r["status"] == "declared":
             impacts[GWP_KEYS[r["code"]]] = {SCOPES[m]: {"mean": v, "unit": "kgCO2e"}
                                             for m, v in r["values"].items() if m in SCOPES}
+    measured_impacts: dict[str, Any] = {}
+    for r in content["results"]:
+        if r["code"] in MEASURED_KEYS and r["status"] == "declared" and "A3" in r["values"]:
+            key, unit = MEASURED_KEYS[r["code"]]
+            measured_impacts[key] = {"A3": {"mean": r["values"]["A3"], "unit": unit}}
+    tags = {t["tag"] for i in ((content.get("measured") or {}).get("indicators") or {}).values() for t in i["terms"]}
+    measured_method = "EF 3.1" if tags and tags <= {"V", "S"} else "Unknown LCIA"
     doc: dict[str, Any] = {
         "doctype": "openEPD",
         "openepd_version": OpenEpdVersions.get_current().as_str(),
@@ -85,7 +103,8 @@ def to_dict(content: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, An
                 "version": content["pcr"]["date"]},
         "compliance": [{"short_name": s} for s in content["standards"]],
         "lca_discussion": _discussion(content),
-        "impacts": {METHODS.get(content["gwp_set"], content["gwp_set"].upper()): impacts},
+        "impacts": {METHODS.get(content["gwp_set"], content["gwp_set"].upper()): impacts,
+                    **({measured_method: measured_impacts} if measured_impacts else {})},
     }
     if meta.get("published_at"):
         doc["date_of_issue"] = f"{meta['published_at']}T00:00:00Z"

@@ -31,9 +31,15 @@ from rareeco.reference.usersets import add_factor_set, choose_sets
 ORG = "demo"
 YEARS = (2024, 2025)
 FACTOR_SET = "demo-supplier-factors"
+#: Demo characterisation factors (AP, EP) for the EPDs' measured module A3 — demo values, not EF 3.1 (docs/epd.md).
+CHARACTERISATION_SET = "demo-characterisation"
 # Demo only: a published token so the README's API examples work out of the box.
 DEMO_TOKEN = "rk_demo_public-demo-token-not-for-production"
 ACTOR = "demo-loader"
+ZLD_FILE = "demo-zld-2025.yaml"
+#: The salts the demo's zero-liquid-discharge plant recovers, as products (zld.yaml; docs/zld.md).
+ZLD_PRODUCTS = {"nh4cl": ("Ammonium chloride, recovered (ZLD)", "氯化铵（零排放回收）"),
+                "na2so4": ("Sodium sulfate, anhydrous, recovered (ZLD)", "无水硫酸钠（零排放回收）")}
 
 
 def year_csv(year: int) -> bytes:
@@ -89,6 +95,7 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None,
         add_factor_set(session, ORG, text, FACTOR_SET, ACTOR)
         if latest is None:
             choose_sets(session, ORG, [FACTOR_SET], None, ACTOR)
+    _add_characterisation(session)
     imported = []
     for name, data in demo_files():
         if session.execute(select(ImportBatch).where(ImportBatch.org_id == ORG, ImportBatch.sha256 == sha256(data),
@@ -113,6 +120,10 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None,
         say(f"importing {FILE_NAME}")
         imported.append(meters)
         imported.append(load_temperatures(session, ORG) or "")
+    zld = _load_zld(session)
+    if zld:
+        say(f"importing {ZLD_FILE}")
+        imported.append(zld)
     _set_targets(session)
     # the energy-saving measures and energy prices (after the meters their option B reads); a changed file updates them
     changed = add_measures(session, ORG, resources.files("rareeco.demo").joinpath("measures.yaml").read_text("utf-8"),
@@ -127,6 +138,38 @@ def load_demo(session: Session, progress: Callable[[str], None] | None = None,
     msg = ("demo organisation 'demo' loaded: " + "; ".join(imported + published)) if imported or published else \
         "demo organisation 'demo' already loaded — nothing changed"
     return {"created": created, "imported": imported, "token": DEMO_TOKEN, "message": msg}
+
+
+def _add_characterisation(session: Session) -> None:
+    """The demo's characterisation factor set, added (a changed file: its new version) and chosen beside the others."""
+    from rareeco.reference.usersets import chosen_sets
+
+    text = resources.files("rareeco.demo").joinpath(f"{CHARACTERISATION_SET}.csv").read_text("utf-8")
+    latest = session.execute(select(FactorSetRecord.content).where(FactorSetRecord.org_id == ORG,
+                                                                   FactorSetRecord.set_id == CHARACTERISATION_SET)
+                             .order_by(FactorSetRecord.id.desc()).limit(1)).scalar_one_or_none()
+    if latest != text:
+        add_factor_set(session, ORG, text, CHARACTERISATION_SET, ACTOR)
+    chosen = chosen_sets(session, ORG, YEARS[-1])
+    if CHARACTERISATION_SET not in chosen:
+        choose_sets(session, ORG, [*chosen, CHARACTERISATION_SET], None, ACTOR)
+
+
+def _load_zld(session: Session) -> str | None:
+    """The ZLD plant's records (November 2025 open, December 2025 verified) with its salt products, once; a changed
+    file replaces the periods it holds."""
+    from rareeco.monitoring.zld_records import import_records
+
+    data = resources.files("rareeco.demo").joinpath("zld.yaml").read_bytes()
+    if session.execute(select(ImportBatch).where(ImportBatch.org_id == ORG, ImportBatch.sha256 == sha256(data),
+                                                 ImportBatch.status == "active")).first():
+        return None
+    have = {p.code for p in session.execute(select(Product).where(Product.org_id == ORG)).scalars()}
+    for code, (name, name_zh) in ZLD_PRODUCTS.items():
+        if code not in have:
+            structure.add_product(session, ORG, code, name, name_zh, "t", ACTOR)
+    r = import_records(session, ORG, data, ZLD_FILE, ACTOR)
+    return f"{ZLD_FILE}: {len(r.periods)} periods of {r.plant}, {r.coproduct_rows} co-product rows (batch {r.batch_id})"
 
 
 def _set_targets(session: Session) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 import rareeco
 from rareeco.errors import FactorNotFoundError, NotFoundError, ValidationFailed
+from rareeco.footprint import cems
 from rareeco.footprint.assess import assess
 from rareeco.footprint.config import ALLOCATIONS, DEFAULT_FACTOR_GSD, FootprintConfig, parse_config
 from rareeco.footprint.system import FootprintSystem, LineYear, SupplierInput, build, line_years
@@ -22,6 +24,7 @@ from rareeco.ledger.models import Line, Product, Result, Site
 from rareeco.ledger.structure import get_org, now
 from rareeco.reference import FactorTable
 from rareeco.reference.usersets import chosen_sets
+from rareeco.units import conversion_factor
 
 KIND = "footprint"
 DEFAULT_GWP = "ar6"
@@ -102,14 +105,85 @@ def systems(ly: LedgerYear, gwp_set: str = DEFAULT_GWP) -> tuple[dict[str, Footp
     return out, unavailable
 
 
+_CEMS_CACHE: dict[tuple[str, int], tuple[str, list[dict[str, Any]]]] = {}
+
+
+def _cems_fingerprint(session: Session, org_id: str, year: int) -> str:
+    """A cheap checksum of what the year's CEMS quantities are computed from: the compliance settings, the
+    organisation's time zone and, per CEMS series, the count, sum, time-weighted sum, flags and latest batch of
+    its points in the year (padded by a day each side for the local-time boundaries)."""
+    from sqlalchemy import func
+
+    from rareeco.ingest.meter_csv import org_timezone
+    from rareeco.ledger.models import Point, Series
+
+    org = get_org(session, org_id)
+    lo = int(datetime(year, 1, 1, tzinfo=UTC).timestamp()) - 86400
+    hi = int(datetime(year + 1, 1, 1, tzinfo=UTC).timestamp()) + 86400
+    rows = session.execute(
+        select(Series.key, func.count(), func.sum(Point.value), func.sum(Point.value * (Point.ts - lo)),
+               func.count(Point.flag), func.max(Point.batch_id))
+        .join(Point, Point.series_id == Series.id)
+        .where(Series.org_id == org_id, Series.key.like("cems:%"), Point.ts >= lo, Point.ts < hi)
+        .group_by(Series.key).order_by(Series.key)).all()
+    text = json.dumps([(org.settings or {}).get("compliance"), org_timezone(session, org_id),
+                       [[str(v) for v in r] for r in rows]], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cems_quantities(session: Session, org_id: str, year: int) -> list[dict[str, Any]]:
+    """The year's CEMS quantities per outlet and pollutant (:func:`rareeco.monitoring.compliance.yearly_quantities`;
+    empty when the organisation has no outlets).
+
+    Computing them reads every hour of the year, so they are kept in memory by (organisation, year) with the
+    fingerprint of their inputs (:func:`_cems_fingerprint`): a new point, a changed value or flag, changed
+    settings compute them again."""
+    from rareeco.monitoring.compliance import yearly_quantities
+    from rareeco.monitoring.outlets import load
+
+    if not load(session, org_id).outlets:
+        return []
+    fp = _cems_fingerprint(session, org_id, year)
+    hit = _CEMS_CACHE.get((org_id, year))
+    if hit is not None and hit[0] == fp:
+        return [dict(r) for r in hit[1]]
+    rows = yearly_quantities(session, org_id, year)
+    _CEMS_CACHE[(org_id, year)] = (fp, [dict(r) for r in rows])
+    return rows
+
+
+def add_measured(by_allocation: dict[str, dict[str, Any]], built: dict[str, FootprintSystem],
+                 measured: dict[str, cems.LineEmissions]) -> None:
+    """Give every product footprint its measured direct emissions [kg per declared unit] by substance
+    (``direct_emissions_kg``), allocated with the allocation's factors (:func:`rareeco.footprint.cems
+    .product_emissions`)."""
+    for allocation, fps in by_allocation.items():
+        fs = built[allocation]
+        made = {p: ly.made_t[p] for ly in fs.lines for p in ly.made_t if fs.line_of.get(p) == ly.key}
+        for p, fp in fps.items():
+            line = fs.line_of[p]
+            amount, _, unit = str(fp["declared_unit"]).partition(" ")
+            declared_t = float(amount) * conversion_factor(unit, "t")
+            share = fs.allocation_factors.get(line, {}).get(p, 0.0)
+            fp["direct_emissions_kg"] = cems.product_emissions(measured.get(line), share, made.get(p, 0.0),
+                                                               declared_t)
+
+
 def compute(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP,
-            iterations: int = DEFAULT_ITERATIONS) -> dict[str, Any]:
-    """Footprints of every product the organisation made in ``year``, under mass and economic allocation."""
+            iterations: int = DEFAULT_ITERATIONS, cems_rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Footprints of every product the organisation made in ``year``, under mass and economic allocation.
+
+    ``cems_rows``: the year's CEMS quantities (:func:`cems_quantities`, read when not given) — the measured
+    non-GHG direct emissions of the lines (``direct_emissions_kg`` of each product; docs/footprints.md)."""
     ly = read_year(session, org_id, year)
     config, table, lines, products = ly.config, ly.table, ly.lines, ly.products
     built, unavailable = systems(ly, gwp_set)
     by_allocation = {a: assess(fs, iterations=iterations, declared={p: config.declared(p) for p in fs.line_of})
                      for a, fs in built.items()}
+    if cems_rows is None:
+        cems_rows = cems_quantities(session, org_id, year)
+    measured, cems_notes = cems.by_line(cems_rows, year)
+    add_measured(by_allocation, built, measured)
     fs = built[config.allocation]
     start, end = date(year, 1, 1), date(year, 12, 31)
     batches = input_batches(session, org_id, start, end)
@@ -122,7 +196,11 @@ def compute(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP
         "allocation_factors": {a: s.allocation_factors for a, s in built.items()},
         "allocation_basis": {a: s.allocation_basis for a, s in built.items()},
         "lines": [{"line": ly.key, "made_t": ly.made_t, "feeds_t": ly.feeds_t, "amounts": ly.amounts,
-                   "records": ly.records} for ly in lines],
+                   "records": ly.records,
+                   "measured_t": measured[ly.key].t if ly.key in measured else {},
+                   "measured_outlets": measured[ly.key].outlets if ly.key in measured else []} for ly in lines],
+        "measured_emissions": {"year_h": cems.year_hours(year), "outlets": cems_rows,
+                               "sha256": cems.digest(cems_rows) if cems_rows else None},
         "background": [{"activity": b.id, "name": b.name, "unit": b.unit, "t_co2e_per_unit": b.t_co2e_per_unit,
                         "factor": b.factor.cite() if b.factor else None,
                         "tag": b.factor.tag if b.factor else None, "note": b.note,
@@ -132,13 +210,14 @@ def compute(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_GWP
         "direct_emission_factors": {a: [f.cite() for f in fs_] for a, fs_ in fs.direct_factors.items()},
         "gwp": {g: v for g, v in fs.gas_gwp.items() if g != "CO2e"},
         "gwp_factors": [f.cite() for f in fs.gwp_factors],
-        "notes": fs.notes + ly.supplier_notes, "excluded": fs.excluded,
+        "notes": fs.notes + ly.supplier_notes + cems_notes, "excluded": fs.excluded,
         "assumptions": {"measured_gsd": config.measured_gsd, "factor_gsd": config.factor_gsd,
                         "defaults": config.factor_gsd == DEFAULT_FACTOR_GSD,
                         "monte_carlo_iterations": iterations},
         "provenance": {"factor_sets": table.versions(), "input_batches": batches,
                        "input_sha256": input_sha256(batches), "settings_sha256": config.sha256,
                        "supplier_footprints": {s.pf_id: s.sha256 for s in ly.suppliers.values()},
+                       "cems_sha256": cems.digest(cems_rows) if cems_rows else None,
                        "records": ly.records, "software_version": rareeco.__version__,
                        "calculated_at": now().isoformat(timespec="seconds")},
     }
@@ -151,12 +230,16 @@ def _supplier_record(sup: SupplierInput) -> dict[str, Any]:
             "reference_year": sup.reference_year, "verified": sup.verified, "source": sup.source}
 
 
-def _digest(input_sha256: str, settings_sha256: str, suppliers: dict[str, SupplierInput] | None = None) -> str:
-    """The checksum a stored footprint is found by: its input batches, its settings and the suppliers'
-    footprints in use (a changed supplier footprint makes a new result)."""
+def _digest(input_sha256: str, settings_sha256: str, suppliers: dict[str, SupplierInput] | None = None,
+            cems_rows: list[dict[str, Any]] | None = None) -> str:
+    """The checksum a stored footprint is found by: its input batches, its settings, the suppliers'
+    footprints in use (a changed supplier footprint makes a new result) and the year's CEMS quantities
+    (changed CEMS data make a new result)."""
     text = f"{input_sha256}|{settings_sha256}"
     if suppliers:
         text += "|" + ",".join(f"{a}={s.pf_id}:{s.sha256}" for a, s in sorted(suppliers.items()))
+    if cems_rows:
+        text += "|cems=" + cems.digest(cems_rows)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -169,15 +252,16 @@ def footprints(session: Session, org_id: str, year: int, gwp_set: str = DEFAULT_
     """
     start, end = date(year, 1, 1), date(year, 12, 31)
     versions = factor_table(session, org_id, chosen_sets(session, org_id, year)).versions()
+    cems_rows = cems_quantities(session, org_id, year)
     digest = _digest(input_sha256(input_batches(session, org_id, start, end)), config_of(session, org_id).sha256,
-                     supplier_footprints(session, org_id, year)[0])
+                     supplier_footprints(session, org_id, year)[0], cems_rows)
     q = (select(Result).where(Result.org_id == org_id, Result.kind == KIND, Result.period == str(year),
                               Result.gwp_set == gwp_set, Result.input_sha256 == digest,
                               Result.software_version == rareeco.__version__).order_by(Result.id.desc()))
     for r in session.execute(q).scalars():
         if r.factor_sets == versions and r.payload.get("assumptions", {}).get("monte_carlo_iterations") == iterations:
             return {**r.payload, "result_id": r.id}
-    payload = compute(session, org_id, year, gwp_set, iterations)
+    payload = compute(session, org_id, year, gwp_set, iterations, cems_rows)
     r = Result(org_id=org_id, kind=KIND, period=str(year), method=payload["default_allocation"], gwp_set=gwp_set,
                factor_sets=versions, input_sha256=digest, software_version=rareeco.__version__, created_at=now(),
                frozen=False, payload=payload)
@@ -214,6 +298,8 @@ def product_footprint(payload: dict[str, Any], product: str, allocation: str | N
         "allocation_basis": {a: payload["allocation_basis"][a][line] for a in shown},
         "unavailable_allocations": payload["unavailable_allocations"],
         "notes": payload["notes"], "excluded": payload["excluded"],
+        "measured_outlets": next((ln.get("measured_outlets", []) for ln in payload["lines"] if ln["line"] == line),
+                                 []),
         "provenance": {**payload["provenance"], "result_id": payload.get("result_id")},
     })
     return out

@@ -96,6 +96,9 @@ def serve_cmd(host: Host = "127.0.0.1", port: Port = DEFAULT_PORT,
               registry_refresh_s: Annotated[float, typer.Option(help="reload the stations this often")]
               = REGISTRY_REFRESH_S,
               stats_s: Annotated[float, typer.Option(help="print counters this often")] = 10.0,
+              workers: Annotated[int, typer.Option(min=1, help="gateway processes sharing the port (SO_REUSEPORT, "
+                                                   "Linux), each with its own database connection and group "
+                                                   "commit")] = 1,
               as_json: Json = False) -> None:
     """Run the HJ 212 gateway until Ctrl-C / SIGTERM: store every valid frame, then acknowledge it (9014)."""
     from rareeco.ingest.hj212_gateway import GatewayOptions, serve
@@ -108,13 +111,14 @@ def serve_cmd(host: Host = "127.0.0.1", port: Port = DEFAULT_PORT,
                              high_water=high_water, registry_refresh_s=registry_refresh_s, stats_interval_s=stats_s)
 
     def ready(gw: Any) -> None:
-        err.print(f"HJ 212 gateway listening on {host}:{gw.port}; {len(gw.registry)} stations registered; "
+        procs = f" ({workers} worker processes)" if workers > 1 else ""
+        err.print(f"HJ 212 gateway listening on {host}:{gw.port}{procs}; {len(gw.registry)} stations registered; "
                   "Ctrl-C stops", highlight=False)
 
     def shown(st: dict[str, Any]) -> None:
         err.print(_line(st), highlight=False)
 
-    result = serve(engine, host, port, options, on_stats=shown, on_ready=ready)
+    result = serve(engine, host, port, options, on_stats=shown, on_ready=ready, workers=workers)
     if as_json:
         root.print_json(result)
     else:

@@ -1,14 +1,17 @@
 """The HJ 212 gateway: an asyncio TCP server for many CEMS stations (docs/hj212-gateway.md).
 
 Stations (data loggers) connect and upload frames (HJ 212-2017 §6.3); the gateway splits the byte stream into
-frames, checks each with the codec (:func:`rareeco.ingest.hj212.parse`: framing, CRC, fields), authenticates the
-station against ``cems_stations`` (MN registered and active, PW matching its SHA-256), **stores** the frame in
-``hj212_frames`` and only **after the commit** writes back the reply the frame asks for (9014 data reply, 9013
-notification reply; :func:`rareeco.ingest.hj212.reply`).  Anything wrong on a connection — a bad frame, an
-unknown station, a client that stalls — is a :class:`~rareeco.ledger.models.GatewayFinding` with the action
-taken (connection ``kept`` or ``closed``); no single connection can stop or starve the others.
+frames, checks each with the codec's fast path (:func:`rareeco.ingest.hj212.check_frame`: framing, CRC, header
+fields and DataTime, refusing what :func:`~rareeco.ingest.hj212.parse` refuses for them; the rest of the data area
+is parsed when the stored frame is processed), authenticates the station against ``cems_stations`` (MN
+registered and active, PW matching its SHA-256), **stores** the frame in ``hj212_frames`` and only **after the
+commit** writes back the reply the frame asks for (9014 data reply, 9013 notification reply;
+:func:`rareeco.ingest.hj212.reply`).  Anything wrong on a connection — a bad frame, an unknown station, a client
+that stalls — is a :class:`~rareeco.ledger.models.GatewayFinding` with the action taken (connection ``kept`` or
+``closed``); no single connection can stop or starve the others.
 
-Design (one process, one event loop, one writer thread):
+Design (per process: one event loop, one writer thread; :func:`serve` ``workers`` runs several processes on one
+port with ``SO_REUSEPORT``, each a whole gateway):
 
 * **Framing**: frames are located by ``##`` and the 4-digit length, confirmed by CR LF at the announced end.  A
   connection buffers at most one frame of the standard's maximum size (``##`` + 4 + 1024 + 4 + CR LF =
@@ -101,6 +104,8 @@ STATS_INTERVAL_S = 10.0
 RETRY_S = 1.0
 #: Failed transactions retried during a stop before the rest is given up (not acknowledged).
 STOP_RETRIES = 3
+#: Longest wait for the commit lock that gateway workers on one SQLite file share before committing without it [s].
+COMMIT_LOCK_WAIT_S = 5.0
 #: Characters of the offending bytes kept in a finding (``PW=`` masked).
 EXCERPT_BYTES = 96
 
@@ -180,8 +185,11 @@ def stations(session: Session, org_id: str) -> list[tuple[CemsStation, str]]:
 
 
 def load_registry(engine: Engine) -> dict[str, Station]:
-    """MN → :class:`Station` of every active station (plain rows: it runs every few seconds)."""
-    with engine.connect() as c:
+    """MN → :class:`Station` of every active station (plain rows: it runs every few seconds; a reader, so on
+    SQLite it does not wait for the writer's lock)."""
+    from rareeco.ledger.db import read_only
+
+    with read_only(engine).connect() as c:
         zones = {oid: ZoneInfo(str(((cfg or {}).get("energy") or {}).get("timezone", "Asia/Shanghai")))
                  for oid, cfg in c.execute(select(Organisation.id, Organisation.settings))}
         rows = c.execute(select(CemsStation.id, CemsStation.org_id, CemsStation.mn, CemsStation.password_sha256)
@@ -192,17 +200,15 @@ def load_registry(engine: Engine) -> dict[str, Station]:
 
 # ---------------------------------------------------------------- the writer
 
-@dataclass
-class _Pending:
-    """An accepted frame waiting for its commit: the row, and the reply to send after it."""
-
-    conn: _Connection
-    row: tuple[Any, ...]  # FRAME_COLUMNS
-    reply: bytes | None
-
+#: An accepted frame waiting for its commit: its connection, its row (:data:`FRAME_COLUMNS`, in the driver's form)
+#: and the reply to send after the commit.  A plain tuple: one is made per frame.
+_Pending = tuple["_Connection", tuple[Any, ...], bytes | None]
 
 FRAME_COLUMNS = ("station_id", "qn", "cn", "st", "data_time", "received_at", "peer", "segment", "processed")
 FINDING_COLUMNS = ("org_id", "at", "peer", "mn", "reason", "message", "excerpt", "action")
+#: PostgreSQL types of those columns, for a binary COPY (a test checks them against the models)
+PG_TYPES = {FRAME_COLUMNS: ("int4", "text", "text", "text", "timestamptz", "timestamptz", "text", "text", "bool"),
+            FINDING_COLUMNS: ("text", "timestamptz", "text", "text", "text", "text", "text", "text")}
 
 
 def _sqlite_value(v: Any) -> Any:
@@ -213,27 +219,49 @@ def _sqlite_value(v: Any) -> Any:
 
 
 def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` in the current transaction: COPY on PostgreSQL, ``executemany`` on SQLite — one round trip
-    each, so the writer thread gives up the GIL (and waits to get it back) a few times per batch, not per row."""
+    """Insert ``rows`` (already in the driver's form: on SQLite, datetimes as text and booleans as 0/1 — see
+    :func:`_sqlite_value`) in the current transaction: COPY on PostgreSQL, ``executemany`` on SQLite — one round
+    trip each, so the writer thread gives up the GIL (and waits to get it back) a few times per batch, not per
+    row."""
     raw = conn.connection.dbapi_connection
     assert raw is not None
     if conn.dialect.name == "postgresql":
-        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        with raw.cursor() as cur, cur.copy(_COPY[table, columns]) as copy:  # type: ignore[attr-defined]
+            copy.set_types(PG_TYPES[columns])  # binary: a fifth of the text format's CPU per row
+            write = copy.write_row
             for r in rows:
-                copy.write_row(r)
+                write(r)
     else:
         cur = raw.cursor()
-        cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                        [tuple(_sqlite_value(v) for v in r) for r in rows])
+        cur.executemany(_INSERT[table, columns], rows)
         cur.close()
+
+
+class _Statements(dict[tuple[str, tuple[str, ...]], str]):
+    """COPY / INSERT statements by (table, columns), built once."""
+
+    def __init__(self, template: Callable[[str, tuple[str, ...]], str]) -> None:
+        super().__init__()
+        self.template = template
+
+    def __missing__(self, key: tuple[str, tuple[str, ...]]) -> str:
+        text = self[key] = self.template(*key)
+        return text
+
+
+_COPY = _Statements(lambda table, cols: f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)")
+_INSERT = _Statements(lambda table, cols: f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
+                      f"({', '.join('?' * len(cols))})")
 
 
 class _Writer:
     """One thread that stores queued frames and findings, a transaction per batch (group commit)."""
 
     def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop,
-                 committed: Callable[[list[_Pending], int, bool], None], batch_max: int, linger_ms: float) -> None:
+                 committed: Callable[[list[_Pending], int, bool], None], batch_max: int, linger_ms: float,
+                 commit_lock: Any = None) -> None:
         self.engine, self.loop, self.committed, self.batch_max = engine, loop, committed, batch_max
+        self.commit_lock = commit_lock
         self.linger_s = linger_ms / 1000
         self.frames: deque[_Pending] = deque()
         self.findings: deque[tuple[Any, ...]] = deque()
@@ -248,7 +276,8 @@ class _Writer:
 
     def put_frame(self, item: _Pending) -> None:
         self.frames.append(item)
-        self.wake.set()
+        if not self.wake.is_set():  # the thread clears it before it looks at the queues: nothing is missed
+            self.wake.set()
 
     def put_finding(self, row: tuple[Any, ...]) -> None:
         self.findings.append(row)
@@ -301,11 +330,19 @@ class _Writer:
                         raw = conn.connection.driver_connection
                         assert raw is not None
                         raw.execute("PRAGMA synchronous=FULL")
-                with conn.begin():
-                    if frames:
-                        _insert(conn, Hj212Frame.__tablename__, FRAME_COLUMNS, [p.row for p in frames])
-                    if findings:
-                        _insert(conn, GatewayFinding.__tablename__, FINDING_COLUMNS, findings)
+                # workers sharing a SQLite file take turns on this lock, woken at once when it is free, rather than
+                # in SQLite's busy handler, which sleeps 1, 2, 5 … 100 ms between tries; it only orders the
+                # writers (SQLite's own lock still guards the file), so a lock not had in time is not waited for
+                locked = self.commit_lock is not None and self.commit_lock.acquire(timeout=COMMIT_LOCK_WAIT_S)
+                try:
+                    with conn.begin():
+                        if frames:
+                            _insert(conn, Hj212Frame.__tablename__, FRAME_COLUMNS, [p[1] for p in frames])
+                        if findings:
+                            _insert(conn, GatewayFinding.__tablename__, FINDING_COLUMNS, findings)
+                finally:
+                    if locked:
+                        self.commit_lock.release()
             except Exception as exc:  # the database is down, full, locked …: keep the batch, retry
                 self.db_errors += 1
                 failures += 1
@@ -347,19 +384,22 @@ def excerpt(raw: bytes | bytearray, limit: int = EXCERPT_BYTES) -> str:
     return text + ("…" if len(raw) > limit else "")
 
 
-def reply_frame(msg: hj212.Message) -> bytes | None:
+def reply_frame(msg: hj212.Message | hj212.FrameHeader) -> bytes | None:
     """The frame of the reply ``msg`` is owed (:func:`rareeco.ingest.hj212.reply`), or ``None``.
 
     The 9014 of an upload is written straight from its fields (a test checks it is byte for byte the codec's);
     anything else goes through the codec.
     """
     if msg.cn in hj212.UPLOAD_CNS:
-        if not msg.reply_required:
+        flag = msg.flag
+        if flag is None or not flag & hj212.FLAG_REPLY:
             return None
-        version = hj212.VERSION_2017 if msg.version is None else msg.version
         qn = "" if msg.qn is None else f"QN={msg.qn};"
-        data = f"{qn}ST=91;CN=9014;PW={msg.pw};MN={msg.mn};Flag={version << 2};CP=&&&&".encode()
-        return b"##%04d%s%04X\r\n" % (len(data), data, hj212.crc(data))
+        data = f"{qn}ST=91;CN=9014;PW={msg.pw};MN={msg.mn};Flag={flag & 0xFC};CP=&&&&".encode()
+        return b"##%04d%s%04X\r\n" % (len(data), data, hj212.crc_fast(data))
+    if isinstance(msg, hj212.FrameHeader):
+        msg = hj212.Message(st=msg.st, cn=msg.cn, pw=msg.pw, mn=msg.mn, qn=msg.qn, flag=msg.flag, pnum=msg.pnum,
+                            pno=msg.pno, segment=msg.segment)
     answer = hj212.reply(msg)
     return None if answer is None else hj212.frame(answer.segment)
 
@@ -369,6 +409,42 @@ def station_time(text: str, tz: ZoneInfo) -> datetime:
     ms = int(text[14:17]) if len(text) == 17 else 0
     return datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
                     int(text[12:14]), ms * 1000, tzinfo=tz).astimezone(UTC)
+
+
+class _Clock:
+    """The gateway's times in the driver's form: ``received_at`` now, and a station's ``DataTime`` in UTC (cached:
+    every station uploads the same minutes).  On SQLite both are text in SQLAlchemy's storage format."""
+
+    CACHE = 4096
+
+    def __init__(self, sqlite: bool) -> None:
+        self.sqlite = sqlite
+        self._second = -1
+        self._second_text = ""
+        self._times: dict[tuple[str, ZoneInfo], Any] = {}
+
+    def now(self) -> Any:
+        if not self.sqlite:
+            return datetime.now(UTC)
+        t = time.time()
+        second = int(t)
+        if second != self._second:
+            self._second, self._second_text = second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((t - second) * 1e6):06d}"
+
+    def data_time(self, text: str | None, tz: ZoneInfo) -> Any:
+        if text is None:
+            return None
+        key = (text, tz)
+        value = self._times.get(key)
+        if value is None:
+            if len(self._times) >= self.CACHE:
+                self._times.clear()
+            value = station_time(text, tz)
+            if self.sqlite:
+                value = _sqlite_value(value)
+            self._times[key] = value
+        return value
 
 
 class _Connection(asyncio.Protocol):
@@ -430,7 +506,7 @@ class _Connection(asyncio.Protocol):
         if self.buf and not self.skipping and not self.closed:
             raw = bytes(self.buf)
             try:
-                hj212.parse(raw, max_segment=self.gw.max_segment)
+                hj212.check_frame(raw, max_segment=self.gw.max_segment)
             except hj212.FrameError:
                 return
             self.buf.clear()
@@ -511,7 +587,7 @@ class _Connection(asyncio.Protocol):
         without CR LF, which it tolerates — is taken."""
         raw = bytes(buf[start:stop])
         try:
-            hj212.parse(raw, max_segment=self.gw.max_segment)
+            hj212.check_frame(raw, max_segment=self.gw.max_segment)
         except hj212.FrameError as exc:
             self.junk_run += stop - start
             self.skipping = resync
@@ -563,6 +639,10 @@ class GatewayOptions:
     registry_refresh_s: float = REGISTRY_REFRESH_S
     registry_min_reload_s: float = REGISTRY_MIN_RELOAD_S
     stats_interval_s: float = STATS_INTERVAL_S
+    #: listen with SO_REUSEPORT (Linux): several gateway processes share the port (:func:`serve` ``workers``)
+    reuse_port: bool = False
+    #: a lock (``multiprocessing.Lock``) the workers of one SQLite database hold while they commit
+    commit_lock: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -586,6 +666,9 @@ class Gateway:
         self.pending = 0                       # frames queued or being committed
         self.stats: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
+        sqlite = engine.dialect.name == "sqlite"
+        self._clock = _Clock(sqlite)           # received_at and DataTime in the driver's form
+        self._false = 0 if sqlite else False   # hj212_frames.processed
         self._server: asyncio.AbstractServer | None = None
         self._writer: _Writer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -594,6 +677,7 @@ class Gateway:
         self._reload: asyncio.Task[None] | None = None
         self._demanded_at = -1e9  # when a frame of an unknown MN last made the registry reload
         self._started = 0.0
+        self._cpu0 = 0.0
         self._last = (0.0, 0)                  # (time, stored) at the last stats call
 
     # lifecycle
@@ -602,13 +686,15 @@ class Gateway:
         """Load the registry, start the writer and listen; ``self.port`` is the bound port afterwards."""
         loop = asyncio.get_running_loop()
         self.registry = await loop.run_in_executor(None, load_registry, self.engine)
-        self._writer = _Writer(self.engine, loop, self._committed, self.options.batch_max, self.options.linger_ms)
+        self._writer = _Writer(self.engine, loop, self._committed, self.options.batch_max, self.options.linger_ms,
+                               self.options.commit_lock)
         self._writer.start()
         self._server = await loop.create_server(lambda: _Connection(self), self.host, self.port, backlog=4096,
-                                                reuse_address=True)
+                                                reuse_address=True, reuse_port=self.options.reuse_port or None)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         self._started = time.monotonic()
+        self._cpu0 = time.process_time()
         self._last = (self._started, 0)
         self._tasks = [asyncio.create_task(self._sweep()), asyncio.create_task(self._refresh())]
         if self.on_stats is not None:
@@ -645,7 +731,7 @@ class Gateway:
         registry was just reloaded for this frame, so an unknown MN is refused)."""
         self.stats["frames_received"] += 1
         try:
-            msg = hj212.parse(raw, max_segment=self.max_segment)
+            msg = hj212.check_frame(raw, max_segment=self.max_segment)  # framing, CRC, header, DataTime
         except hj212.FrameError as exc:
             conn.bad(exc, raw)
             return
@@ -675,11 +761,11 @@ class Gateway:
         conn.good()
         conn.mn = msg.mn
         conn.frames += 1
-        stamp = msg.cp.fields.get("DataTime")
-        row = (st.id, msg.qn, msg.cn, msg.st, None if stamp is None else station_time(stamp, st.tz),
-               datetime.now(UTC), conn.peer, msg.segment, False)
+        clock = self._clock
+        row = (st.id, msg.qn, msg.cn, msg.st, clock.data_time(msg.data_time, st.tz), clock.now(), conn.peer,
+               msg.segment, self._false)
         assert self._writer is not None
-        self._writer.put_frame(_Pending(conn, row, reply_frame(msg)))
+        self._writer.put_frame((conn, row, reply_frame(msg)))
         self.stats["frames_accepted"] += 1
         self.pending += 1
         if self.pending >= self.options.high_water and not self.paused:
@@ -694,7 +780,7 @@ class Gateway:
         sniffed = _SNIFF_MN.search(bytes(raw[:hj212.MAX_SEGMENT_BYTES]))
         mn = conn.mn or (sniffed.group(1).decode("ascii") if sniffed else None)
         st = self.registry.get(mn) if mn else None
-        row = (st.org_id if st else None, datetime.now(UTC), conn.peer, mn, reason, message, excerpt(raw), action)
+        row = (st.org_id if st else None, self._clock.now(), conn.peer, mn, reason, message, excerpt(raw), action)
         log.debug("finding %s from %s (%s): %s", reason, conn.peer, action, message)
         if self._writer is not None:
             self._writer.put_finding(row)
@@ -706,9 +792,10 @@ class Gateway:
 
     def _committed(self, frames: list[_Pending], findings: int, ok: bool) -> None:
         out: dict[_Connection, list[bytes]] = {}
-        for p in frames:
-            if p.reply is not None and ok and not p.conn.closed:
-                out.setdefault(p.conn, []).append(p.reply)
+        if ok:
+            for conn, _row, answer in frames:
+                if answer is not None and not conn.closed:
+                    out.setdefault(conn, []).append(answer)
         for conn, replies in out.items():
             tr = conn.transport
             if tr is None or conn.closed:
@@ -821,7 +908,8 @@ class Gateway:
                 "pauses": s["pauses"], "batches": s["batches"],
                 "findings": sum(self.reasons.values()), "findings_by_reason": dict(sorted(self.reasons.items())),
                 "closed_by_gateway": s["closed_by_gateway"],
-                "db_errors": self._writer.db_errors if self._writer else s["db_errors"]}
+                "db_errors": self._writer.db_errors if self._writer else s["db_errors"],
+                "cpu_s": round(time.process_time() - self._cpu0, 3)}
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -833,10 +921,28 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+@dataclass
+class Workers:
+    """What ``on_ready`` gets from :func:`serve` with several workers: the port they share, the station registry
+    and the worker processes' ids."""
+
+    port: int
+    registry: dict[str, Station]
+    pids: list[int]
+
+
 def serve(engine: Engine, host: str = "127.0.0.1", port: int = DEFAULT_PORT, options: GatewayOptions | None = None,
           on_stats: Callable[[dict[str, Any]], None] | None = None,
-          on_ready: Callable[[Gateway], None] | None = None) -> dict[str, Any]:
-    """Run a :class:`Gateway` until SIGINT or SIGTERM, then stop it gracefully; returns the final counters."""
+          on_ready: Callable[[Any], None] | None = None, workers: int = 1) -> dict[str, Any]:
+    """Run a :class:`Gateway` until SIGINT or SIGTERM, then stop it gracefully; returns the final counters.
+
+    With ``workers`` > 1, that many gateway processes listen on the same port (``SO_REUSEPORT``: the kernel
+    spreads the connections over them), each with its own event loop, database connection and group commit;
+    ``on_stats`` and the result then give the counters summed over the workers (:func:`combine_stats`) and
+    ``on_ready`` gets a :class:`Workers`.
+    """
+    if workers > 1:
+        return _serve_workers(engine, host, port, options or GatewayOptions(), on_stats, on_ready, workers)
 
     async def main() -> dict[str, Any]:
         gw = Gateway(engine, host, port, options, on_stats)
@@ -853,3 +959,133 @@ def serve(engine: Engine, host: str = "127.0.0.1", port: int = DEFAULT_PORT, opt
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(main())
+
+
+# ---------------------------------------------------------------- several worker processes
+
+def combine_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The counters of several gateway workers as one: sums, except ``seconds`` and ``stations`` (the largest)
+    and ``paused`` (any)."""
+    out: dict[str, Any] = {}
+    by: Counter[str] = Counter()
+    for d in parts:
+        for k, v in d.items():
+            if k == "findings_by_reason":
+                by.update(v)
+            elif k in ("seconds", "stations"):
+                out[k] = max(out.get(k, 0), v)
+            elif k == "paused":
+                out[k] = bool(out.get(k)) or bool(v)
+            elif isinstance(v, int | float):
+                out[k] = out.get(k, 0) + v
+    for k in ("stored_per_s", "cpu_s", "seconds"):
+        if k in out:
+            out[k] = round(out[k], 3)
+    out["findings_by_reason"] = dict(sorted(by.items()))
+    out["workers"] = len(parts)
+    out["stored_by_worker"] = [d.get("stored", 0) for d in parts]
+    return out
+
+
+def _worker_main(url: str, host: str, port: int, options: GatewayOptions, index: int, outbox: Any,
+                 report: bool) -> None:
+    """One gateway worker process (see :func:`serve`): reports ``ready``, its counters and its final counters."""
+    from rareeco.ledger.db import make_engine
+
+    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s worker {index} %(levelname)s %(message)s")
+    engine = make_engine(url, migrate=False)
+    try:
+        result = serve(engine, host, port, options,
+                       on_stats=(lambda st: outbox.put(("stats", index, st))) if report else None,
+                       on_ready=lambda gw: outbox.put(("ready", index, gw.port)))
+        outbox.put(("final", index, result))
+    except BaseException as exc:
+        outbox.put(("failed", index, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        engine.dispose()
+
+
+def _serve_workers(engine: Engine, host: str, port: int, options: GatewayOptions,
+                   on_stats: Callable[[dict[str, Any]], None] | None, on_ready: Callable[[Any], None] | None,
+                   workers: int) -> dict[str, Any]:
+    import multiprocessing
+    import os
+    import queue
+    from dataclasses import replace
+
+    ctx = multiprocessing.get_context("spawn")  # not fork: this process may hold threads and connections
+    inbox = ctx.Queue()
+    url = engine.url.render_as_string(hide_password=False)
+    opts = replace(options, reuse_port=True,
+                   commit_lock=ctx.Lock() if engine.dialect.name == "sqlite" else options.commit_lock)
+    stop = threading.Event()
+    procs: list[Any] = []
+    ready: dict[int, int] = {}
+    latest: dict[int, dict[str, Any]] = {}
+    final: dict[int, dict[str, Any]] = {}
+    failed: dict[int, str] = {}
+
+    def receive(timeout: float) -> None:
+        try:
+            kind, index, body = inbox.get(timeout=timeout)
+        except queue.Empty:
+            return
+        if kind == "ready":
+            ready[index] = body
+        elif kind == "stats":
+            latest[index] = body
+        elif kind == "final":
+            final[index] = body
+        else:
+            failed[index] = body
+
+    def start(index: int, at: int) -> None:
+        p = ctx.Process(target=_worker_main, args=(url, host, at, opts, index, inbox, on_stats is not None),
+                        name=f"hj212-gateway-{index}")
+        p.start()
+        procs.append(p)
+
+    def wait_ready(n: int) -> None:
+        while len(ready) < n:
+            if failed:
+                raise RuntimeError(f"a gateway worker failed to start: {next(iter(failed.values()))}")
+            if stop.is_set() or any(p.exitcode is not None for p in procs):
+                raise RuntimeError("a gateway worker stopped while starting")
+            receive(0.1)
+
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        start(0, port)  # the first binds the port (an ephemeral one for port 0), the others join it
+        wait_ready(1)
+        for i in range(1, workers):
+            start(i, ready[0])
+        wait_ready(workers)
+        if on_ready is not None:
+            on_ready(Workers(ready[0], load_registry(engine), [p.pid for p in procs]))
+        due = time.monotonic() + options.stats_interval_s
+        while not stop.is_set():
+            receive(0.2)
+            if failed or any(p.exitcode is not None for p in procs):
+                log.error("a gateway worker stopped (%s); stopping the others", failed or "no reason given")
+                break
+            if on_stats is not None and time.monotonic() >= due and latest:
+                due += options.stats_interval_s
+                on_stats(combine_stats(list(latest.values())))
+    finally:
+        for p in procs:
+            if p.exitcode is None and p.pid is not None:
+                os.kill(p.pid, signal.SIGTERM)  # each stops gracefully: stores and acknowledges what it took
+        deadline = time.monotonic() + 120
+        while any(p.exitcode is None for p in procs) and time.monotonic() < deadline:
+            receive(0.1)
+        while True:  # what was sent just before the exits
+            before = len(final) + len(failed)
+            receive(0.05)
+            if len(final) + len(failed) == before:
+                break
+        for p in procs:
+            p.join(5)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return combine_stats([final.get(i) or latest.get(i) or {} for i in range(len(procs))])

@@ -26,6 +26,7 @@ import json
 import os
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,9 @@ def _channel(session: Session, org_id: str, key: str, lo: int, hi: int, tz: str)
         return pd.DataFrame({"value": pd.Series(dtype=float), "flag": pd.Series(dtype=object)})
     rows = session.execute(select(Point.ts, Point.value, Point.flag).where(
         Point.series_id == sid, Point.ts >= lo, Point.ts < hi).order_by(Point.ts)).all()
-    frame = pd.DataFrame(rows, columns=["ts", "value", "flag"])
+    # columns from plain tuples: pandas probing each Row object for attributes costs seconds on a month of minutes
+    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[], [], []]
+    frame = pd.DataFrame(dict(zip(["ts", "value", "flag"], cols, strict=True)))
     idx = pd.to_datetime(frame["ts"].astype("int64"), unit="s", utc=True).dt.tz_convert(tz).dt.tz_localize(None)
     return pd.DataFrame({"value": frame["value"].astype(float).to_numpy(),
                          "flag": frame["flag"].fillna("N").to_numpy()}, index=pd.DatetimeIndex(idx))
@@ -126,7 +129,8 @@ def outlet_hours(session: Session, org_id: str, outlet: Outlet, start: datetime,
         else:
             o2_mean, converted = pd.Series(np.nan, index=hours), measured
         stopped = status == "stopped"
-        rate = pd.Series(cems.emission_rate_kg_h(measured.to_numpy(), flow_m3_h.to_numpy()), index=hours)
+        per_m3 = 1000.0 if p.unit == "mg/L" else 1.0   # a water outlet: 1 mg/L = 1,000 mg/m3
+        rate = pd.Series(cems.emission_rate_kg_h(measured.to_numpy() * per_m3, flow_m3_h.to_numpy()), index=hours)
         rate[stopped] = 0.0
         rows.append(pd.DataFrame({
             "hour": hours, "pollutant": p.code, "measured": measured.to_numpy(), "o2": o2_mean.to_numpy(),
@@ -141,11 +145,18 @@ def _substitute(hours: pd.DataFrame, outlet: Outlet) -> pd.DataFrame:
     """Missing hours (invalid or absent, not stopped) get a 40 CFR 75.33 value for the quantities.
 
     Availability is the share of the window's operating hours with a valid value (the rule's look-back is the
-    previous 720 quality-assured hours; the window stands in for it)."""
+    previous 720 quality-assured hours; the window stands in for it).  Hours outside the monitor's record (before
+    its first or after its last reading in the window) are not substituted."""
     out = []
     for code, g in hours.groupby("pollutant", sort=False):
         g = g.copy()
-        running = g["status"] != "stopped"
+        # operating hours: not stopped, within the monitor's record (hours before its first or after its last
+        # reading are not monitored hours — a station installed in March substitutes nothing for January)
+        seen = np.flatnonzero((g["status"] != "missing").to_numpy())
+        inside = np.zeros(len(g), dtype=bool)
+        if len(seen):
+            inside[seen[0]:seen[-1] + 1] = True
+        running = (g["status"] != "stopped") & inside
         valid = running & g["kg_h"].notna()
         if not valid.any() or valid[running].all():
             out.append(g)
@@ -233,7 +244,18 @@ def detect(session: Session, org_id: str, start: datetime, end: datetime, now: d
 
 
 def _aware(local: Any, tz: str) -> datetime:
-    return pd.Timestamp(local).tz_localize(tz).to_pydatetime()
+    """A local wall-clock time as the UTC instant events are stored in (SQLite keeps no offset)."""
+    return pd.Timestamp(local).tz_localize(tz).tz_convert("UTC").to_pydatetime()
+
+
+def local_time(dt: datetime | None, tz: str) -> datetime | None:
+    """A stored instant as the organisation's naive wall-clock time: PostgreSQL returns it aware, SQLite naive in
+    UTC (every time of the compliance tables is written in UTC)."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
 
 def _upsert(session: Session, org_id: str, outlet: str, period: str, kind: str, ev: dict[str, Any], tz: str,
@@ -259,11 +281,12 @@ def _upsert(session: Session, org_id: str, outlet: str, period: str, kind: str, 
 
 def events(session: Session, org_id: str, start: datetime | None = None, end: datetime | None = None
            ) -> list[ComplianceEvent]:
+    """Events overlapping [start, end) (aware instants), oldest first."""
     q = select(ComplianceEvent).where(ComplianceEvent.org_id == org_id)
     if start is not None:
-        q = q.where(ComplianceEvent.end > start)
+        q = q.where(ComplianceEvent.end > start.astimezone(UTC))
     if end is not None:
-        q = q.where(ComplianceEvent.start < end)
+        q = q.where(ComplianceEvent.start < end.astimezone(UTC))
     return list(session.execute(q.order_by(ComplianceEvent.start, ComplianceEvent.outlet)).scalars())
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from rareeco.errors import ValidationFailed
+from rareeco.errors import NotFoundError, ValidationFailed
 from rareeco.ledger.structure import get_org
 from rareeco.monitoring.cems import Validity
 from rareeco.monitoring.limits import Limit
@@ -70,7 +70,7 @@ class Outlet:
         for p in self.pollutants:
             if p.code == code:
                 return p
-        raise ValidationFailed(f"outlet {self.code} has no pollutant {code}", fix="see rareeco compliance outlets")
+        raise NotFoundError(f"outlet {self.code} has no pollutant {code}", fix="see rareeco compliance settings show")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ class Settings:
         for o in self.outlets:
             if o.code == code:
                 return o
-        raise ValidationFailed(f"no outlet {code!r}", fix=f"use one of {', '.join(o.code for o in self.outlets)}")
+        raise NotFoundError(f"no outlet {code!r}", fix=f"use one of {', '.join(o.code for o in self.outlets)}"
+                            if self.outlets else "import the compliance settings: rareeco compliance settings import")
 
     def by_mn(self) -> dict[str, Outlet]:
         return {o.mn: o for o in self.outlets}
@@ -151,10 +152,10 @@ def parse(raw: Any, source: str = "settings") -> Settings:
                 unit = str(lim.get("unit", "t" if period == "y" else p.get("unit", "mg/m3")))
                 try:
                     limit = Limit(pcode, float(value), unit, period, str(lim.get("source", "")))
+                except ValidationFailed as exc:   # before ValueError: ValidationFailed is one
+                    raise ValidationFailed(f"{lat}: {exc.message}", fix=exc.fix) from None
                 except (TypeError, ValueError):
                     raise ValidationFailed(f"{lat}: value {value!r} is not a number", fix="give a number") from None
-                except ValidationFailed as exc:
-                    raise ValidationFailed(f"{lat}: {exc.message}", fix=exc.fix) from None
                 limits.append(LimitSpec(limit, kind))
             mp = p.get("max_potential")
             pollutants.append(Pollutant(pcode, str(p.get("name", pcode)), str(p.get("name_zh", p.get("name", pcode))),

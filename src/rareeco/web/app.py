@@ -214,6 +214,7 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     import rareeco.web.circularity  # noqa: F401  (the recycled-content page)
+    import rareeco.web.compliance  # noqa: F401  (the air-compliance pages: live values, charts, exceedances)
     import rareeco.web.energy  # noqa: F401  (the energy pages: EnPI, baselines, flows, monthly report)
     import rareeco.web.epds  # noqa: F401  (the EPD pages, public downloads and API)
     import rareeco.web.footprints  # noqa: F401  (the product-footprint pages)
@@ -221,6 +222,7 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
     import rareeco.web.pact  # noqa: F401  (the buyers' access page)
     import rareeco.web.routes  # noqa: F401  (registers the other pages; imported here: it imports this module)
     import rareeco.web.suppliers  # noqa: F401  (the suppliers' footprints page)
+    import rareeco.web.zld  # noqa: F401  (the zero-liquid-discharge page: balance, verdict, Sankey, upload)
 
     app.include_router(router)
     for register in PAGE_MODULES:

@@ -86,7 +86,8 @@ def detail_data(session: Session, org_id: str, epd_id: str) -> dict[str, Any]:
             "nd": [r for r in c["results"] if r["status"] == "ND"],
             "columns": [model.AGGREGATE] + (["D"] if c["modules"]["D"] == "X" else []),
             "comments": svc.comments(session, e), "versions": svc.versions(session, e),
-            "stages": model.STAGES}
+            "stages": model.STAGES,
+            "measured_notes": {lang: model.measured_texts(c, lang) for lang in ("en", "zh")}}
 
 
 def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter) -> None:
