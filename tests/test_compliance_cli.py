@@ -101,7 +101,7 @@ def test_settings_import_and_show(db: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("outlets:\n  - code: DA002\n   mn: X\n", "utf-8")
     exc = fails(db, "compliance", "settings", "import", str(bad), "--org", "acme")
-    assert str(exc).startswith("bad.yaml: line 3, column 4: not valid YAML")
+    assert str(exc).startswith("bad.yaml: not valid YAML (line 3, column 4)")
     wrong = json.loads(json.dumps(SETTINGS))
     wrong["outlets"][0]["pollutants"][0]["limits"][3]["period"] = "m"
     bad.write_text(yaml.safe_dump(wrong), "utf-8")

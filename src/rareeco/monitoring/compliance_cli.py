@@ -46,21 +46,14 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 
 def read_settings_file(path: Path) -> Any:
     """The YAML (or JSON) of a settings file; a syntax error names the line and column."""
-    import yaml
-
     from rareeco.errors import ValidationFailed
+    from rareeco.lca.model import parse_document
 
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
         raise ValidationFailed(f"{path}: {exc.strerror}", fix="give the path of the settings file") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ValidationFailed(f"{path.name}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})",
-                               fix="fix the syntax (indentation, a colon after each key)") from None
+    return parse_document(text, path.name)
 
 
 @settings_app.command("import")

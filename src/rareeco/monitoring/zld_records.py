@@ -49,13 +49,13 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-import yaml
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rareeco.errors import DuplicateImportError, Finding, NotFoundError, ValidationFailed
 from rareeco.ingest.activity import COLUMNS, ImportContext, _store_records, sha256, validate
+from rareeco.lca.model import parse_document
 from rareeco.ledger import audit, periods
 from rareeco.ledger.models import FindingRecord, ImportBatch, Line, Product, Site, ZldPeriod
 from rareeco.ledger.structure import now
@@ -207,14 +207,7 @@ def _load_yaml(data: bytes, file_name: str) -> Any:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationFailed(f"{file_name}: not a UTF-8 text file", fix="save the file as UTF-8 YAML") from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ValidationFailed(f"{file_name}: not readable as YAML{where} ({problem})",
-                               fix="check the indentation and the colons; see the file format in docs/zld.md") from exc
+    return parse_document(text, file_name, "yaml")
 
 
 def parse_records(data: bytes, file_name: str, ctx: ImportContext | None = None) -> ZldRecords:

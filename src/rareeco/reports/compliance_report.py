@@ -129,19 +129,11 @@ def compliance_xlsx(summary: dict[str, Any], path: Path, lang: str = "en") -> Pa
     Numbers are numbers with a number format, never text; availability and shares are fractions formatted as
     percent.  Each table has its header in row 1 (the summary sheet excepted).
     """
-    from openpyxl import Workbook
-
-    from rareeco.reports.xlsx import _autosize, _header, _put, _title
+    from rareeco.reports.xlsx import _autosize, _empty_workbook, _fraction, _header, _put, _title
 
     r = build(summary, lang)
     L, s = r.L, r.s
-    wb = Workbook()
-    first = wb.active
-    assert first is not None
-    wb.remove(first)
-
-    def frac(v: float | None) -> float | None:
-        return None if v is None else v / 100.0
+    wb = _empty_workbook()
 
     ws = wb.create_sheet(L["sheet_summary"])
     _title(ws, f"{L['workbook_title']} – {s['organisation']} {r.month_label}")
@@ -155,7 +147,7 @@ def compliance_xlsx(summary: dict[str, Any], path: Path, lang: str = "en") -> Pa
         _put(ws, n, 1, k, bold=True)
         _put(ws, n, 2, v)
     _put(ws, len(meta) + 3, 1, L["headline_availability"], bold=True)
-    _put(ws, len(meta) + 3, 2, frac(r.lowest_availability), PCT_FORMAT)
+    _put(ws, len(meta) + 3, 2, _fraction(r.lowest_availability), PCT_FORMAT)
     _autosize(ws, skip_rows=(1,))
 
     ws = wb.create_sheet(L["sheet_hours"])
@@ -166,7 +158,7 @@ def compliance_xlsx(summary: dict[str, Any], path: Path, lang: str = "en") -> Pa
         for j, val in enumerate((x["outlet"], x["pollutant"], h["valid"], h["invalid"], h["stopped"], h["missing"],
                                  fmt_flags(x["flags"])), 1):
             _put(ws, n, j, val, H_FORMAT)
-        _put(ws, n, 8, frac(x["availability_pct"]), PCT_FORMAT)
+        _put(ws, n, 8, _fraction(x["availability_pct"]), PCT_FORMAT)
     ws.freeze_panes = "C2"
     _autosize(ws)
 
@@ -221,7 +213,7 @@ def compliance_xlsx(summary: dict[str, Any], path: Path, lang: str = "en") -> Pa
         _put(ws, n, 4, x["quantity_t_ytd"], T_FORMAT)
         _put(ws, n, 5, f"{x['substituted_h_month']} / {x['substituted_h_ytd']}")
         _put(ws, n, 6, x["yearly_limit_t"], "General")
-        _put(ws, n, 7, frac(x["yearly_share_pct"]), PCT_FORMAT)
+        _put(ws, n, 7, _fraction(x["yearly_share_pct"]), PCT_FORMAT)
     _autosize(ws)
 
     ws = wb.create_sheet(L["sheet_notes"])

@@ -215,19 +215,11 @@ def energy_xlsx(summary: dict[str, Any], path: Path, lang: str = "en") -> Path:
 
     Numbers are numbers (with a number format), never text; changes are fractions formatted as percent.
     """
-    from openpyxl import Workbook
-
-    from rareeco.reports.xlsx import _autosize, _header, _put, _title
+    from rareeco.reports.xlsx import _autosize, _empty_workbook, _fraction, _header, _put, _title
 
     r = build(summary, lang)
     L, s = r.L, r.s
-    wb = Workbook()
-    first = wb.active
-    assert first is not None
-    wb.remove(first)
-
-    def frac(v: float | None) -> float | None:
-        return None if v is None else v / 100.0
+    wb = _empty_workbook()
 
     ws = wb.create_sheet(L["sheet_summary"])
     _title(ws, f"{L['workbook_title']} – {s['organisation']} {r.month_label}")
@@ -250,8 +242,8 @@ def energy_xlsx(summary: dict[str, Any], path: Path, lang: str = "en") -> Path:
         for j, (key, f) in enumerate((("kgce", KGCE_FORMAT), ("gj", PER_T_FORMAT), ("production_t", PER_T_FORMAT),
                                       ("kgce_per_t", PER_T_FORMAT), ("gj_per_t", "#,##0.00"))):
             _put(ws, n, 2 + j, block[key], f)
-        _put(ws, n, 7, frac(block.get("mom_change_pct")), PCT_FORMAT)
-        _put(ws, n, 8, frac(block.get("yoy_change_pct")), PCT_FORMAT)
+        _put(ws, n, 7, _fraction(block.get("mom_change_pct")), PCT_FORMAT)
+        _put(ws, n, 8, _fraction(block.get("yoy_change_pct")), PCT_FORMAT)
     _autosize(ws, skip_rows=(1,))
 
     ws = wb.create_sheet(L["sheet_lines"])
@@ -265,10 +257,10 @@ def energy_xlsx(summary: dict[str, Any], path: Path, lang: str = "en") -> Path:
         for j, (key, f) in enumerate((("kgce", KGCE_FORMAT), ("gj", PER_T_FORMAT), ("production_t", PER_T_FORMAT),
                                       ("kgce_per_t", PER_T_FORMAT), ("gj_per_t", "#,##0.00"))):
             _put(ws, n, 2 + j, v[key], f)
-        _put(ws, n, 7, frac(v["mom_change_pct"]), PCT_FORMAT)
-        _put(ws, n, 8, frac(v["yoy_change_pct"]), PCT_FORMAT)
+        _put(ws, n, 7, _fraction(v["mom_change_pct"]), PCT_FORMAT)
+        _put(ws, n, 8, _fraction(v["yoy_change_pct"]), PCT_FORMAT)
         _put(ws, n, 9, v["ytd"]["kgce_per_t"], PER_T_FORMAT)
-        _put(ws, n, 10, frac(v["ytd"]["yoy_change_pct"]), PCT_FORMAT)
+        _put(ws, n, 10, _fraction(v["ytd"]["yoy_change_pct"]), PCT_FORMAT)
     ws.freeze_panes = "B2"
     _autosize(ws)
 

@@ -75,6 +75,20 @@ def _put(ws: Worksheet, row: int, col: int, value: Any, number_format: str | Non
         c.font = BOLD
 
 
+def _empty_workbook() -> Workbook:
+    """A workbook without openpyxl's default sheet (each report names its own)."""
+    wb = Workbook()
+    first = wb.active
+    assert first is not None
+    wb.remove(first)
+    return wb
+
+
+def _fraction(pct: float | None) -> float | None:
+    """A percentage as the fraction an Excel percent format shows."""
+    return None if pct is None else pct / 100.0
+
+
 def _title(ws: Worksheet, text: str, row: int = 1) -> None:
     c = ws.cell(row=row, column=1, value=text)
     c.font = TITLE_FONT
@@ -346,10 +360,7 @@ def write_workbook(payload: dict[str, Any], path: Path, lang: str = "en") -> Pat
         ``path``.
     """
     r = build(payload, lang)
-    wb = Workbook()
-    first = wb.active
-    assert first is not None
-    wb.remove(first)
+    wb = _empty_workbook()
     for key, writer in SHEETS:
         writer(wb.create_sheet(r.L[key]), r)
     wb.properties.title = f"{r.L['workbook_title']} {r.organisation} {r.year}"
