@@ -26,7 +26,7 @@ from starlette.middleware.gzip import GZipMiddleware
 import rareeco
 from rareeco.errors import AuthError, ForbiddenError, NotFoundError, RareecoError
 from rareeco.ledger import audit, periods, structure, tokens
-from rareeco.ledger.db import make_engine, session_scope
+from rareeco.ledger.db import READING, make_engine, session_scope
 from rareeco.ledger.models import FindingRecord, ImportBatch, Organisation
 from rareeco.ledger.tokens import READ, VERIFY, WRITE
 
@@ -132,8 +132,8 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, demo_mod
         return error_json(500, "internal_error", f"internal error ({type(exc).__name__})",
                           "the server logged it; try again or report it")
 
-    def db() -> Iterator[Session]:
-        with session_scope(app.state.engine) as s:
+    def db(request: Request) -> Iterator[Session]:
+        with session_scope(app.state.engine, read_only=request.method in READING) as s:   # see web/app.py
             yield s
 
     Db = Annotated[Session, Depends(db)]

@@ -50,7 +50,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rareeco import settings
 from rareeco.declare import pact
 from rareeco.declare.pact import Criteria, CriteriaError, Keys
-from rareeco.ledger.db import session_scope
+from rareeco.ledger.db import read_only, session_scope
 from rareeco.ledger.models import Organisation, PactClient, PactEvent, PactFootprint
 from rareeco.tls import ServerTls
 
@@ -290,7 +290,7 @@ class Footprints:
         return idx
 
     def _refresh(self, org_id: str, idx: OrgIndex) -> None:
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             sig: tuple[Any, ...] = tuple(conn.execute(
                 select(func.count(PactFootprint.id), func.max(PactFootprint.created_at),
                        func.max(PactFootprint.updated_at)).where(PactFootprint.org_id == org_id)).one())
@@ -339,7 +339,7 @@ class Footprints:
 
     def warm(self) -> None:
         """Build the index of every organisation with footprints (at start, so first requests are fast)."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             orgs = list(conn.execute(select(PactFootprint.org_id).distinct()).scalars())
         for org_id in orgs:
             self.index(org_id, force=True)
@@ -432,7 +432,7 @@ def create_pact_app(config: HostConfig) -> FastAPI:
             return oauth_error("invalid_client", "Client authentication failed", 401 if via_header else 400)
 
         def check() -> bool:
-            with session_scope(config.engine) as s:
+            with session_scope(config.engine, read_only=True) as s:
                 return pact.authenticate(s, client_id, secret) is not None
 
         from starlette.concurrency import run_in_threadpool
@@ -667,7 +667,7 @@ def _claim(config: HostConfig, limit: int = 20) -> list[tuple[int, str, dict[str
     """Claim due deliveries (a lease, so that several workers never send one event twice)."""
     at = datetime.now(UTC)
     out = []
-    with session_scope(config.engine) as s:
+    with session_scope(config.engine, read_only=True) as s:
         due = s.execute(select(PactEvent.id).where(PactEvent.direction == "out",
                                                    PactEvent.status.in_(("pending", "sending")),
                                                    PactEvent.next_attempt_at <= at)
@@ -690,7 +690,7 @@ def _still_allowed(config: HostConfig, client_pk: int | None, target: str) -> tu
     (with the credentials to authenticate at the buyer, if it gave any)."""
     from urllib.parse import urlsplit
 
-    with session_scope(config.engine) as s:
+    with session_scope(config.engine, read_only=True) as s:
         c = s.get(PactClient, client_pk) if client_pk is not None else None
         if c is None or c.revoked_at is not None:
             return "the client is revoked", None

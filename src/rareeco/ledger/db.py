@@ -122,6 +122,10 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
+#: HTTP methods whose request sessions read (``session_scope(read_only=…)`` in the web and API apps).
+READING = frozenset({"GET", "HEAD"})
+
+
 @contextmanager
 def session_scope(engine: Engine, read_only: bool = False) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error.

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from rareeco import settings
 from rareeco.errors import ForbiddenError, RareecoError, ReferenceDataError
 from rareeco.ledger import accounts
-from rareeco.ledger.db import session_scope
+from rareeco.ledger.db import READING, session_scope
 from rareeco.ledger.models import User, WebSession
 from rareeco.ledger.tokens import READ
 from rareeco.web import i18n
@@ -87,8 +87,10 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
     app.state.demo_mode = demo_mode
     router = APIRouter(include_in_schema=False)
 
-    def db() -> Iterator[Session]:
-        with session_scope(engine) as s:
+    def db(request: Request) -> Iterator[Session]:
+        # a page read does not take SQLite's write lock: pages stay readable while an import or the HJ 212
+        # gateway writes (WAL); forms (POST) begin IMMEDIATE (rareeco.ledger.db)
+        with session_scope(engine, read_only=request.method in READING) as s:
             yield s
 
     def viewer(request: Request, s: Session = Depends(db)) -> Ctx:
