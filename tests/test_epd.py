@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 from rareeco.cli import app as cli_app
 from rareeco.declare import epd as model
 from rareeco.declare import epd_pdf, epd_service, ilcd, openepd_export
-from rareeco.declare.epd_labels import EN, ZH
+from rareeco.declare.epd_labels import EN, INDICATOR_ZH, ZH
 from rareeco.demo.load import load_demo
 from rareeco.errors import ConflictError, ForbiddenError, ValidationFailed
 from rareeco.footprint.service import footprints, product_footprint
@@ -251,6 +251,11 @@ def test_pdf_text_has_product_and_gwp(demo: Any, lang: str) -> None:
     assert name in text and f"{PRND_ECONOMIC:.3f}" in text
     assert L["draft_banner"].split(" ")[0] in text and L["sec_nd"] in text.replace("\n", "")
     assert "ND" in text and "MND" in text and "Stockholm" in text
+    flat = text.replace("\n", "")
+    if lang == "zh":   # the not-declared indicators are named in Chinese, with their abbreviation
+        assert "平流层臭氧消耗潜势 (ODP)" in flat and "Depletion potential of the stratospheric" not in flat
+    else:
+        assert "Depletion potential of the stratospheric ozone layer (ODP)" in flat
 
 
 # ------------------------------------------------------------------ the workflow
@@ -339,3 +344,9 @@ def test_cli_build_writes_valid_files(demo: Any, tmp_path: Path) -> None:
     assert {(x["product"], x["status"]) for x in rows} >= {("ndfeb-magnet-recycled", "draft")}
     r = runner.invoke(cli_app, ["--db", url, "epd", "verify", str(rows[0]["id"]), "--org", "demo", "--actor", "olga"])
     assert r.exit_code == 1 and "is not a verifier" in str(r.exception)
+
+
+def test_every_indicator_has_a_chinese_name() -> None:
+    from rareeco.declare.epd import indicators
+
+    assert {i.code for i in indicators()} == set(INDICATOR_ZH)

@@ -160,6 +160,7 @@ def test_pages_in_chinese(site: dict[str, Any]) -> None:
     rows = re.findall(r'<tr data-epd="(\d+)"', page)
     detail = vic.get(f"/epds/{rows[0]}").text
     assert "每声明单位的结果" in detail and "未声明" in detail
+    assert '<th scope="row">平流层臭氧消耗潜势 (ODP)</th>' in detail
     vic.post("/lang", data={"csrf_token": csrf(vic), "lang": "en", "next": "/epds"})
 
 

@@ -8,6 +8,9 @@ languages.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 EN: dict[str, str] = {
     # cover and running heads
     "title": "Environmental Product Declaration",
@@ -526,6 +529,30 @@ ZH: dict[str, str] = {
 }
 
 LABELS = {"en": EN, "zh": ZH}
+
+#: EN 15804+A2 indicator names in Chinese (the English names are InData's, ``data/EN15804_A2_EF31_indicators.csv``).
+INDICATOR_ZH: dict[str, str] = {
+    "GWP-total": "全球变暖潜势—总计", "GWP-fossil": "全球变暖潜势—化石", "GWP-biogenic": "全球变暖潜势—生物源",
+    "GWP-luluc": "全球变暖潜势—土地利用及土地利用变化", "ODP": "平流层臭氧消耗潜势",
+    "AP": "酸化潜势（累积超标）", "EP-freshwater": "富营养化潜势—淡水", "EP-marine": "富营养化潜势—海洋",
+    "EP-terrestrial": "富营养化潜势—陆地", "POCP": "光化学臭氧生成潜势",
+    "ADPE": "非生物资源耗竭潜势—非化石资源", "ADPF": "非生物资源耗竭潜势—化石资源",
+    "WDP": "水资源（用户）剥夺潜势", "ETP-fw": "生态毒性潜在比较毒性单位—淡水", "PM": "颗粒物排放致病潜在发生率",
+    "HTP-c": "人体毒性潜在比较毒性单位—致癌效应", "HTP-nc": "人体毒性潜在比较毒性单位—非致癌效应",
+    "IRP": "相对于 U235 的人体潜在暴露效率（电离辐射）", "SQP": "潜在土壤质量指数",
+    "PERE": "可再生一次能源使用量（不含用作原料者）", "PERM": "用作原料的可再生一次能源资源使用量",
+    "PERT": "可再生一次能源资源使用总量", "PENRE": "不可再生一次能源使用量（不含用作原料者）",
+    "PENRM": "用作原料的不可再生一次能源资源使用量", "PENRT": "不可再生一次能源资源使用总量",
+    "SM": "二次材料使用量", "RSF": "可再生二次燃料使用量", "NRSF": "不可再生二次燃料使用量", "FW": "净淡水使用量",
+    "HWD": "危险废物处置量", "NHWD": "非危险废物处置量", "RWD": "放射性废物处置量", "CRU": "再使用部件",
+    "MFR": "用于再循环的材料", "MER": "用于能量回收的材料", "EEE": "输出电能", "EET": "输出热能",
+}
+
+
+def indicator_name(row: Mapping[str, Any], lang: str) -> str:
+    """An indicator's name in ``lang`` with its abbreviation, e.g. ``富营养化潜势—淡水 (EP-freshwater)``."""
+    zh = INDICATOR_ZH.get(str(row["code"])) if lang.lower().startswith("zh") else None
+    return f"{zh} ({row['code']})" if zh else str(row["name"])
 
 
 def labels(lang: str) -> dict[str, str]:

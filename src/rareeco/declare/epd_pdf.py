@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 import rareeco
 from rareeco.declare import epd as model
-from rareeco.declare.epd_labels import labels
+from rareeco.declare.epd_labels import indicator_name, labels
 from rareeco.reports.pdf import _fetcher, css_string
 
 TEMPLATE = "epd.html"
@@ -51,7 +51,8 @@ def view(content: Mapping[str, Any], meta: Mapping[str, Any], lang: str = "en",
     if status == "superseded" or meta.get("superseded_by_version"):
         banner = L["superseded_banner"].format(version=meta.get("superseded_by_version") or "?")
     declared = [r for r in content["results"] if r["status"] == "declared"]
-    nd_groups = [(g, L[f"group_{g}"], [r for r in content["results"] if r["status"] == "ND" and r["group"] == g])
+    nd_groups = [(g, L[f"group_{g}"], [{**r, "name": indicator_name(r, lang)} for r in content["results"]
+                                        if r["status"] == "ND" and r["group"] == g])
                  for g in GROUPS]
     columns = [model.AGGREGATE] + (["D"] if content["modules"]["D"] == "X" else [])
     gwp = model.result(content, "GWP-total")["values"]

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from rareeco.declare import epd as model
 from rareeco.declare import epd_service as svc
-from rareeco.declare.epd_labels import labels
+from rareeco.declare.epd_labels import indicator_name, labels
 from rareeco.errors import AuthError, ForbiddenError, NotFoundError, RareecoError, ValidationFailed
 from rareeco.ledger import structure, tokens
 from rareeco.ledger.db import session_scope
@@ -136,7 +136,7 @@ def register(app: FastAPI, router_factory: Callable[..., APIRouter] = APIRouter)
             org = ctx.need(READ)
             data = detail_data(ctx.session, org, epd_id)
             return render(ctx, "epd_detail.html", can_write=ctx.role in WRITE, can_verify=ctx.role == "verifier",
-                          can_comment=ctx.role in COMMENT, EL=labels(ctx.lang), **data)
+                          can_comment=ctx.role in COMMENT, EL=labels(ctx.lang), indicator_name=indicator_name, **data)
         return page(ctx, build)
 
     @router.post("/epds/{epd_id}/submit")
