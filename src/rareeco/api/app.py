@@ -136,7 +136,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, demo_mod
         with session_scope(app.state.engine, read_only=request.method in READING) as s:   # see web/app.py
             yield s
 
-    Db = Annotated[Session, Depends(db)]
+    Db = Annotated[Session, Depends(db, scope="function")]   # commit before the response (see web/app.py)
 
     def caller(request: Request, s: Db) -> Caller:
         auth = request.headers.get("authorization", "")

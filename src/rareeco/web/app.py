@@ -93,7 +93,10 @@ def mount(app: FastAPI, engine: Engine, demo_mode: bool = False) -> None:
         with session_scope(engine, read_only=request.method in READING) as s:
             yield s
 
-    def viewer(request: Request, s: Session = Depends(db)) -> Ctx:
+    # scope="function": the transaction commits before the response is sent, so a redirect after a form is never
+    # followed by a page that reads the ledger before the form's change is in it, and a failed commit is an error
+    # page, not a success (FastAPI's default would end the dependency after the response)
+    def viewer(request: Request, s: Session = Depends(db, scope="function")) -> Ctx:
         found = accounts.resolve(s, request.cookies.get(COOKIE))
         if found is None:
             raise LoginRequired()
