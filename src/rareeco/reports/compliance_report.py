@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rareeco.reports.compliance_labels import compliance_labels
-from rareeco.reports.energy_report import _month_name, fmt_n
-from rareeco.reports.labels import lang_code
+from rareeco.reports.energy_report import fmt_n
+from rareeco.reports.labels import lang_code, month_name
 
 TEMPLATE = "compliance_report.html"
 CONC_FORMAT = "#,##0.00"
@@ -89,7 +89,7 @@ def build(summary: dict[str, Any], lang: str = "en") -> ComplianceReport:
         notes.insert(0, L["note_partial"].format(through=period["through"]))
     availabilities = [r["availability_pct"] for r in rows if r["availability_pct"] is not None]
     return ComplianceReport(
-        lang=code, L=L, s=summary, month_label=_month_name(L, summary["month"]),
+        lang=code, L=L, s=summary, month_label=month_name(L, summary["month"]),
         period=L["period_through"].format(start=period["start"], end=period["end"], through=period["through"]),
         validity=L["validity_value"].format(fraction=v["hour_min_valid_fraction"], hours=v["day_min_valid_hours"]),
         rows=rows, limits=limits, events=events, lowest_availability=min(availabilities) if availabilities else None,

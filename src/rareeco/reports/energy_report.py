@@ -22,7 +22,7 @@ from typing import Any
 from rareeco.reference.catalogue import activities
 from rareeco.reports.chart import FONTS, _text_width, nice_step
 from rareeco.reports.energy_labels import energy_labels
-from rareeco.reports.labels import lang_code
+from rareeco.reports.labels import lang_code, month_name
 from rareeco.web.energy_text import translate
 
 TEMPLATE = "energy_report.html"
@@ -48,11 +48,6 @@ class EnergyReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _month_name(L: dict[str, str], key: str) -> str:
-    year, _, month = key.partition("-")
-    return L["month_value"].format(month=L[f"month_{int(month)}"], year=year) if month.isdigit() else key
-
-
 def build(summary: dict[str, Any], lang: str = "en") -> EnergyReport:
     """Shape a month summary into report rows in ``lang``."""
     code = lang_code(lang)
@@ -71,7 +66,7 @@ def build(summary: dict[str, Any], lang: str = "en") -> EnergyReport:
         notes += [f"{line} ({L['warning']}): {translate(w, code)}" for w in b.get("range_warnings") or []]
         if b.get("why"):
             notes.append(f"{line}: {L['no_model']} — " + "; ".join(translate(w, code) for w in b["why"].split("; ")))
-    return EnergyReport(lang=code, L=L, s=summary, month_label=_month_name(L, summary["month"]),
+    return EnergyReport(lang=code, L=L, s=summary, month_label=month_name(L, summary["month"]),
                         convention=L.get(f"conv_{summary['convention']}", summary["convention"]),
                         lines=list(summary["lines"].items()), carriers=carriers, carrier_totals=totals,
                         baselines=list(summary["baselines"].items()), notes=notes)

@@ -318,6 +318,12 @@ def labels(lang: str) -> dict[str, str]:
     return LABELS[lang_code(lang)]
 
 
+def month_name(L: dict[str, str], key: str) -> str:
+    """A ``YYYY-MM`` month as a report names it with its labels ``L`` (``month_value``, ``month_1`` …)."""
+    year, _, month = key.partition("-")
+    return L["month_value"].format(month=L[f"month_{int(month)}"], year=year) if month.isdigit() else key
+
+
 def lookup(lang: str, key: str, default: str | None = None) -> str:
     """Label ``key`` in ``lang``; ``default`` (or the key itself) when there is none.
 
